@@ -1,0 +1,45 @@
+"""Write outputs so that a crash never leaves a half-written file behind.
+
+Every stage writes to a temporary path beside its target (same directory, so
+the final rename is atomic on POSIX) and renames only when it has finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], is_dir: bool = False) -> Iterator[Path]:
+    """Yield a temporary path; on success move it onto `target`, on error delete it.
+
+    The parent directory of `target` is created if needed. An existing `target`
+    is replaced only once the new content is complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.tmp-"
+    if is_dir:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+    try:
+        yield tmp
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+    if is_dir and target.is_dir():
+        shutil.rmtree(target)
+    elif target.exists() and not is_dir and target.is_dir():
+        shutil.rmtree(target)
+    os.replace(tmp, target)

@@ -1,0 +1,118 @@
+"""IoU and Dice at threshold 0.5, with the reductions used in our reports.
+
+Binarisation: P = sigmoid(logit) > 0.5 (equivalently logit > 0, or
+probability > 0.5) and T = mask > 0.5.
+
+Reductions (all computed from per-image pixel counts):
+
+- ``per_image``: IoU of each image, then the mean over images. Our primary figure.
+- ``pooled``: sum of intersections over sum of unions, over the whole set.
+- ``batch_pooled``: pooled within consecutive batches of ``batch_size`` (16)
+  in the given order, then averaged weighted by batch size. This is how the
+  reference implementation reports validation IoU, so it is the figure to set
+  beside the published numbers.
+
+Empty convention: when prediction and mask are both empty (union 0) the IoU
+and the Dice are 1.0 (perfect agreement); when exactly one is empty they are 0.
+The same rule applies to a pooled group whose union is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+REDUCTIONS = ("per_image", "pooled", "batch_pooled")
+REFERENCE_BATCH_SIZE = 16
+
+
+@dataclass
+class PixelCounts:
+    """Per-image pixel counts from which every IoU/Dice reduction follows."""
+
+    intersection: torch.Tensor  # (N,) int64, |P and T|
+    union: torch.Tensor  # (N,) int64, |P or T|
+    pred_sum: torch.Tensor  # (N,) int64, |P|
+    target_sum: torch.Tensor  # (N,) int64, |T|
+
+    @staticmethod
+    def concat(parts: list[PixelCounts]) -> PixelCounts:
+        return PixelCounts(
+            *(torch.cat([getattr(p, f) for p in parts]) for f in ("intersection", "union", "pred_sum", "target_sum"))
+        )
+
+
+def _as_tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+
+
+def pixel_counts(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> PixelCounts:
+    """Counts for boolean (or already thresholded 0/1) predictions and masks of shape (N, ...)."""
+    p = _as_tensor(pred).bool()
+    t = _as_tensor(target).bool()
+    if p.shape != t.shape:
+        raise ValueError(f"prediction shape {tuple(p.shape)} differs from mask shape {tuple(t.shape)}")
+    n = p.shape[0]
+    p = p.reshape(n, -1)
+    t = t.reshape(n, -1)
+    inter = (p & t).sum(dim=1)
+    union = (p | t).sum(dim=1)
+    return PixelCounts(inter, union, p.sum(dim=1), t.sum(dim=1))
+
+
+def counts_from_logits(logits: torch.Tensor, target: torch.Tensor) -> PixelCounts:
+    """P = sigmoid(logits) > 0.5 (i.e. logits > 0) against T = target > 0.5."""
+    return pixel_counts(logits.detach() > 0, target.detach() > 0.5)
+
+
+def counts_from_probabilities(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> PixelCounts:
+    """P = probability > 0.5 against T = target > 0.5 (target may be 0/1 uint8 or float)."""
+    return pixel_counts(_as_tensor(probs).float() > 0.5, _as_tensor(target).float() > 0.5)
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    num = num.double()
+    den = den.double()
+    return torch.where(den > 0, num / den.clamp(min=1), torch.ones_like(num))
+
+
+def per_image_iou(counts: PixelCounts) -> torch.Tensor:
+    """(N,) float64 IoU of each image, 1.0 where prediction and mask are both empty."""
+    return _ratio(counts.intersection, counts.union)
+
+
+def per_image_dice(counts: PixelCounts) -> torch.Tensor:
+    """(N,) float64 Dice of each image, 1.0 where prediction and mask are both empty."""
+    return _ratio(2 * counts.intersection, counts.pred_sum + counts.target_sum)
+
+
+def _reduce(num: torch.Tensor, den: torch.Tensor, reduction: str, batch_size: int) -> float:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+    if num.numel() == 0:
+        raise ValueError("cannot reduce an empty set of images")
+    if reduction == "per_image":
+        return float(_ratio(num, den).mean())
+    if reduction == "pooled":
+        return float(_ratio(num.sum(), den.sum()))
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    total, weight = 0.0, 0
+    for start in range(0, num.numel(), batch_size):
+        chunk = slice(start, start + batch_size)
+        size = num[chunk].numel()
+        total += float(_ratio(num[chunk].sum(), den[chunk].sum())) * size
+        weight += size
+    return total / weight
+
+
+def iou(counts: PixelCounts, reduction: str = "per_image", batch_size: int = REFERENCE_BATCH_SIZE) -> float:
+    """IoU = |P and T| / |P or T| reduced as named (see the module docstring)."""
+    return _reduce(counts.intersection, counts.union, reduction, batch_size)
+
+
+def dice(counts: PixelCounts, reduction: str = "per_image", batch_size: int = REFERENCE_BATCH_SIZE) -> float:
+    """Dice = 2|P and T| / (|P| + |T|) reduced as named (see the module docstring)."""
+    return _reduce(2 * counts.intersection, counts.pred_sum + counts.target_sum, reduction, batch_size)

@@ -1,0 +1,16 @@
+"""U-Net and UNet++ architectures, one module each, sharing `blocks`."""
+
+from unetpp.models.blocks import VGGBlock
+from unetpp.models.nested_unet import INFERENCE_OUTPUTS, NestedUNet
+from unetpp.models.registry import ARCHITECTURES, build_model, count_parameters
+from unetpp.models.unet import UNet
+
+__all__ = [
+    "ARCHITECTURES",
+    "INFERENCE_OUTPUTS",
+    "NestedUNet",
+    "UNet",
+    "VGGBlock",
+    "build_model",
+    "count_parameters",
+]
