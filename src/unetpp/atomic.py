@@ -30,6 +30,10 @@ def atomic_path(target: str | os.PathLike[str], is_dir: bool = False) -> Iterato
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=target.suffix, dir=target.parent)
         os.close(fd)
         tmp = Path(name)
+        # mkstemp creates 0600; give the output the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
     except BaseException:
@@ -38,8 +42,7 @@ def atomic_path(target: str | os.PathLike[str], is_dir: bool = False) -> Iterato
         else:
             tmp.unlink(missing_ok=True)
         raise
-    if is_dir and target.is_dir():
+    if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)
-    elif target.exists() and not is_dir and target.is_dir():
-        shutil.rmtree(target)
+    # os.replace swaps a symlinked target (DVC's link cache types) for the new file, never writing through it.
     os.replace(tmp, target)
