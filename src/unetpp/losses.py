@@ -12,22 +12,32 @@ DICE_SMOOTH = 1e-5
 def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
     """0.5 * BCE(logits, target) + 1 - mean_n (2 sum(p t) + s) / (sum(p) + sum(t) + s), p = sigmoid(logits).
 
-    Computed in fp32 even under autocast: the Dice sums over 9,216 pixels
-    lose too much precision in bf16.
+    BCE is the mean over every element; the Dice is computed per sample over
+    all its channels and pixels, then averaged over the batch, as in the
+    reference. Runs in fp32 even under autocast: the Dice sums over 9,216
+    pixels lose too much precision in bf16.
     """
-    logits = logits.float()
-    target = target.float()
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    n = logits.shape[0]
-    probs = torch.sigmoid(logits).reshape(n, -1)
-    flat_target = target.reshape(n, -1)
-    dice = (2.0 * (probs * flat_target).sum(dim=1) + smooth) / (probs.sum(dim=1) + flat_target.sum(dim=1) + smooth)
-    return 0.5 * bce + (1.0 - dice.mean())
+    if logits.shape != target.shape:
+        raise ValueError(
+            f"logits shape {tuple(logits.shape)} differs from target shape {tuple(target.shape)}: "
+            f"give the mask a channel axis, (N, 1, H, W)"
+        )
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        logits = logits.float()
+        target = target.float()
+        bce = F.binary_cross_entropy_with_logits(logits, target)
+        n = logits.shape[0]
+        probs = torch.sigmoid(logits).reshape(n, -1)
+        flat_target = target.reshape(n, -1)
+        dice = (2.0 * (probs * flat_target).sum(dim=1) + smooth) / (probs.sum(dim=1) + flat_target.sum(dim=1) + smooth)
+        return 0.5 * bce + (1.0 - dice.mean())
 
 
 def supervised_loss(outputs: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """BCE+Dice of one output, or the mean over deep-supervision heads when given a list."""
     if isinstance(outputs, (list, tuple)):
+        if not outputs:
+            raise ValueError("supervised_loss got an empty list of outputs")
         return torch.stack([bce_dice_loss(o, target) for o in outputs]).mean()
     return bce_dice_loss(outputs, target)
 

@@ -1,7 +1,9 @@
 """IoU and Dice at threshold 0.5, with the reductions used in our reports.
 
-Binarisation: P = sigmoid(logit) > 0.5 (equivalently logit > 0, or
-probability > 0.5) and T = mask > 0.5.
+Binarisation, as in the reference's ``iou_score``: P = sigmoid(logit) > 0.5,
+computed in fp32 (the same as logit > 0 except for |logit| < 1.2e-7, where
+fp32 sigmoid rounds to exactly 0.5), or probability > 0.5 for stored
+probabilities; T = mask > 0.5.
 
 Reductions (all computed from per-image pixel counts):
 
@@ -14,7 +16,12 @@ Reductions (all computed from per-image pixel counts):
 
 Empty convention: when prediction and mask are both empty (union 0) the IoU
 and the Dice are 1.0 (perfect agreement); when exactly one is empty they are 0.
-The same rule applies to a pooled group whose union is 0.
+The same rule applies to a pooled group whose union is 0. The reference gets
+the same values from its smoothing, (I + 1e-5) / (U + 1e-5); we use the exact
+ratio otherwise, which differs from it by less than 1e-5 / U.
+
+The reference's ``dice_coef`` is a soft Dice on probabilities; our Dice is
+thresholded like the IoU so that the two figures describe the same masks.
 """
 
 from __future__ import annotations
@@ -48,10 +55,25 @@ def _as_tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
 
 
+def _binary(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+    """Refuse anything but 0/1 values: a probability map would silently count as all-foreground."""
+    x = _as_tensor(x)
+    if x.dtype != torch.bool:
+        if x.numel() and not bool(((x == 0) | (x == 1)).all()):
+            raise ValueError(
+                f"{name} must be boolean or 0/1, got values in [{float(x.min())}, {float(x.max())}]: "
+                f"use counts_from_logits or counts_from_probabilities to threshold it"
+            )
+        x = x.bool()
+    return x
+
+
 def pixel_counts(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> PixelCounts:
     """Counts for boolean (or already thresholded 0/1) predictions and masks of shape (N, ...)."""
-    p = _as_tensor(pred).bool()
-    t = _as_tensor(target).bool()
+    p = _binary(pred, "prediction")
+    t = _binary(target, "mask")
+    if p.ndim == 0:
+        raise ValueError("prediction must have a batch axis, shape (N, ...)")
     if p.shape != t.shape:
         raise ValueError(f"prediction shape {tuple(p.shape)} differs from mask shape {tuple(t.shape)}")
     n = p.shape[0]
@@ -62,9 +84,9 @@ def pixel_counts(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndar
     return PixelCounts(inter, union, p.sum(dim=1), t.sum(dim=1))
 
 
-def counts_from_logits(logits: torch.Tensor, target: torch.Tensor) -> PixelCounts:
-    """P = sigmoid(logits) > 0.5 (i.e. logits > 0) against T = target > 0.5."""
-    return pixel_counts(logits.detach() > 0, target.detach() > 0.5)
+def counts_from_logits(logits: torch.Tensor, target: torch.Tensor | np.ndarray) -> PixelCounts:
+    """P = sigmoid(logits) > 0.5 in fp32, as the reference, against T = target > 0.5."""
+    return pixel_counts(torch.sigmoid(logits.detach().float()) > 0.5, _as_tensor(target).detach() > 0.5)
 
 
 def counts_from_probabilities(probs: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> PixelCounts:

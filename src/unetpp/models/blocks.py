@@ -5,6 +5,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from unetpp.errors import UnetppError
+
+UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
+
+
+class ModelError(UnetppError, ValueError):
+    """A model asked for something it cannot do (bad input size, unknown option).
+
+    A `UnetppError`, so the CLI prints the message without a traceback, and a
+    `ValueError`, so library callers can catch it the ordinary way.
+    """
+
 
 class VGGBlock(nn.Sequential):
     """conv3x3-BN-ReLU-conv3x3-BN-ReLU, the unit of both U-Net and UNet++.
@@ -25,29 +37,50 @@ class VGGBlock(nn.Sequential):
 
 
 class Upsample2x(nn.Module):
-    """Bilinear x2 upsampling; align_corners=True as in the reference."""
+    """x2 upsampling; bilinear with align_corners=True is the reference's choice."""
 
     def __init__(self, mode: str = "bilinear", align_corners: bool | None = True) -> None:
         super().__init__()
+        if mode not in UPSAMPLE_MODES:
+            raise ModelError(f"upsample mode {mode!r} is not supported; choose one of {', '.join(UPSAMPLE_MODES)}")
         self.mode = mode
+        # interpolate() refuses align_corners for nearest; it only means something for (bi)linear/cubic.
         self.align_corners = align_corners if mode in {"bilinear", "bicubic"} else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(
-            x, scale_factor=2.0, mode=self.mode, align_corners=self.align_corners
-        )
+        return nn.functional.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align_corners)
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, align_corners={self.align_corners}"
 
 
-def check_input_size(x: torch.Tensor, depth: int) -> None:
-    """Refuse inputs the encoder cannot halve `depth` times without losing pixels."""
+def check_filters(filters: tuple[int, ...]) -> None:
+    """Refuse filter lists that cannot make an encoder-decoder."""
+    if len(filters) < 2 or any(int(f) < 1 for f in filters):
+        raise ModelError(
+            f"filters {filters} must list at least two positive channel counts, one per level "
+            f"(the reference uses 32, 64, 128, 256, 512)"
+        )
+
+
+def check_input(x: torch.Tensor, in_channels: int, depth: int) -> None:
+    """Refuse inputs the network cannot process, with a message saying what to do.
+
+    The spatial size must survive `depth` halvings without losing pixels,
+    otherwise the decoder's upsampled maps no longer line up with the skips.
+    """
+    if x.ndim != 4:
+        raise ModelError(f"input must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
+    if x.shape[1] != in_channels:
+        raise ModelError(
+            f"input has {x.shape[1]} channels but the model expects {in_channels}: "
+            f"convert the images to {'RGB' if in_channels == 3 else f'{in_channels} channels'} first"
+        )
     multiple = 2**depth
     height, width = x.shape[-2:]
     if height % multiple or width % multiple:
-        raise ValueError(
-            f"input height and width must be multiples of {multiple} (the network pools "
-            f"{depth} times), got {height}x{width}: pad or resize the image first "
-            f"(`unetpp predict-images` pads automatically)"
+        raise ModelError(
+            f"input height and width must both be divisible by {multiple} (the network halves them "
+            f"{depth} times), got {height}x{width}: pad or resize the image to a multiple of {multiple} "
+            f"first (`unetpp predict-images` pads automatically)"
         )

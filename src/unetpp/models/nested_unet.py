@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.models.blocks import Upsample2x, VGGBlock, check_input_size
+from unetpp.models.blocks import ModelError, Upsample2x, VGGBlock, check_filters, check_input
 
 INFERENCE_OUTPUTS = ("last", "mean", "L1", "L2", "L3", "L4")
 
@@ -16,14 +16,15 @@ class NestedUNet(nn.Module):
     """Nodes X(i,j), i = level, j = position along the skip pathway, i + j <= depth.
 
     X(i,0) = block(pool(X(i-1,0)));  X(i,j) = block(cat(X(i,0..j-1), up(X(i+1,j-1)))).
-    With deep supervision a 1x1 head sits on each X(0,j), j = 1..depth; in
-    training mode the model returns all their logits (a list, shallowest
-    first). In eval mode it returns one tensor chosen by `inference_output`:
+    Outputs are logits. With deep supervision a 1x1 head sits on each X(0,j),
+    j = 1..depth; in training mode the model returns all their logits (a list,
+    shallowest first, whatever `inference_output` says). In eval mode it
+    returns one tensor chosen by `inference_output`:
 
     - "last": the deepest head X(0,depth) (the default; the only choice without deep supervision);
-    - "mean": the mean of the heads' logits;
-    - "L1".."L4": the head of X(0,L), computing only the nodes that head needs
-      (pruned inference: L1 runs X(0,0), X(1,0) and X(0,1) only).
+    - "mean": the mean of the heads' logits (not of their probabilities);
+    - "L1".."L4": the head of X(0,L), computing only the nodes that head needs,
+      i.e. X(i,j) with i + j <= L (L1 runs X(0,0), X(1,0) and X(0,1) only).
     """
 
     def __init__(
@@ -39,9 +40,10 @@ class NestedUNet(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.filters = tuple(filters)
+        self.filters = tuple(int(f) for f in filters)
+        check_filters(self.filters)
         self.depth = len(self.filters) - 1
-        self.deep_supervision = deep_supervision
+        self.deep_supervision = bool(deep_supervision)
         self.pool = nn.MaxPool2d(2, 2)
         self.up = Upsample2x(upsample_mode, align_corners)
         nodes = {}
@@ -53,28 +55,38 @@ class NestedUNet(nn.Module):
                     in_ch = self.filters[i] * j + self.filters[i + 1]
                 nodes[f"x{i}_{j}"] = VGGBlock(in_ch, self.filters[i], self.filters[i])
         self.nodes = nn.ModuleDict(nodes)
-        n_heads = self.depth if deep_supervision else 1
-        self.heads = nn.ModuleList(
-            [nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in range(n_heads)]
-        )
+        n_heads = self.depth if self.deep_supervision else 1
+        self.heads = nn.ModuleList([nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in range(n_heads)])
         self.inference_output = "last"
         self.set_inference_output(inference_output)
 
+    @property
+    def inference_choices(self) -> tuple[str, ...]:
+        """The values `set_inference_output` accepts for this configuration."""
+        if not self.deep_supervision:
+            return ("last",)
+        return ("last", "mean") + tuple(f"L{level}" for level in range(1, self.depth + 1))
+
     def set_inference_output(self, mode: str) -> None:
         """Choose what eval-mode forward returns (see the class docstring)."""
-        allowed = INFERENCE_OUTPUTS[:1] if not self.deep_supervision else INFERENCE_OUTPUTS[: 2 + self.depth]
-        if mode not in allowed:
-            raise ValueError(
+        if mode not in self.inference_choices:
+            raise ModelError(
                 f"inference_output {mode!r} is not available for this model; choose one of "
-                f"{', '.join(allowed)} (mean and pruned levels need deep_supervision=True)"
+                f"{', '.join(self.inference_choices)} ('mean' and the pruned levels need deep supervision, "
+                f"i.e. --arch nested_unet_ds)"
             )
         self.inference_output = mode
 
     def _compute(self, x: torch.Tensor, max_level: int) -> dict[tuple[int, int], torch.Tensor]:
-        """Compute every node X(i,j) with i + j <= max_level, in dependency order."""
+        """Compute every node X(i,j) with i + j <= max_level, in dependency order.
+
+        That set is exactly what X(0,max_level) depends on, so a pruned level
+        runs nothing it does not need.
+        """
         feats: dict[tuple[int, int], torch.Tensor] = {}
         for diagonal in range(max_level + 1):
-            # Nodes on one anti-diagonal only depend on earlier diagonals.
+            # Nodes on one anti-diagonal depend only on earlier diagonals; going
+            # from the deepest level up matches the reference's order.
             for i in range(diagonal, -1, -1):
                 j = diagonal - i
                 node = self.nodes[f"x{i}_{j}"]
@@ -86,7 +98,7 @@ class NestedUNet(nn.Module):
         return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        check_input_size(x, self.depth)
+        check_input(x, self.in_channels, self.depth)
         if not self.deep_supervision:
             return self.heads[0](self._compute(x, self.depth)[(0, self.depth)])
         if self.training:

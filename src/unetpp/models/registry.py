@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from unetpp.models.blocks import ModelError
 from unetpp.models.nested_unet import NestedUNet
 from unetpp.models.unet import UNet
 
@@ -36,12 +37,30 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 }
 
 
+def arch_help() -> str:
+    """Help text for an `--arch` option: every name with its description."""
+    return "Architecture: " + "; ".join(f"{name} = {spec.description}" for name, spec in ARCHITECTURES.items()) + "."
+
+
 def build_model(arch: str, **kwargs: Any) -> nn.Module:
-    """Build `arch` with the reference defaults, overridden by `kwargs`."""
+    """Build `arch` with the reference defaults, overridden by `kwargs`.
+
+    A keyword that contradicts the name (deep_supervision=True for
+    nested_unet) is refused rather than silently ignored.
+    """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        raise ModelError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     spec = ARCHITECTURES[arch]
-    return spec.builder(**{**kwargs, **spec.fixed_kwargs})
+    for key, value in spec.fixed_kwargs.items():
+        if key in kwargs and kwargs[key] != value:
+            raise ModelError(
+                f"architecture {arch!r} always has {key}={value}, got {key}={kwargs[key]}: "
+                f"pick the architecture name that matches instead ({', '.join(ARCHITECTURES)})"
+            )
+    try:
+        return spec.builder(**{**kwargs, **spec.fixed_kwargs})
+    except TypeError as exc:
+        raise ModelError(f"cannot build {arch!r} with options {sorted(kwargs)}: {exc}") from exc
 
 
 def count_parameters(model: nn.Module) -> int:

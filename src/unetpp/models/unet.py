@@ -7,15 +7,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.models.blocks import Upsample2x, VGGBlock, check_input_size
+from unetpp.models.blocks import ModelError, Upsample2x, VGGBlock, check_filters, check_input
 
 
 class UNet(nn.Module):
     """Encoder X(i,0), decoder X(i,depth-i): one skip connection per level.
 
     Node X(i,j) is at resolution level i (0 = full size); the names follow the
-    UNet++ paper so the two architectures are easy to compare.
+    UNet++ paper so the two architectures are easy to compare. Returns logits
+    of shape (N, num_classes, H, W).
     """
+
+    deep_supervision = False
 
     def __init__(
         self,
@@ -24,11 +27,13 @@ class UNet(nn.Module):
         filters: Sequence[int] = (32, 64, 128, 256, 512),
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
+        inference_output: str = "last",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_classes = num_classes
-        self.filters = tuple(filters)
+        self.filters = tuple(int(f) for f in filters)
+        check_filters(self.filters)
         self.depth = len(self.filters) - 1
         self.pool = nn.MaxPool2d(2, 2)
         self.up = Upsample2x(upsample_mode, align_corners)
@@ -38,15 +43,23 @@ class UNet(nn.Module):
         )
         # decoder[i] is X(i, depth - i), fed by X(i,0) and the upsampled level below.
         self.decoder = nn.ModuleList(
-            [
-                VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i])
-                for i in range(self.depth)
-            ]
+            [VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i]) for i in range(self.depth)]
         )
         self.head = nn.Conv2d(self.filters[0], num_classes, kernel_size=1)
+        self.inference_output = "last"
+        self.set_inference_output(inference_output)
+
+    def set_inference_output(self, mode: str) -> None:
+        """Accept only "last": lets callers treat U-Net and UNet++ alike."""
+        if mode != "last":
+            raise ModelError(
+                f"inference_output {mode!r} is not available for U-Net (it has a single output); use 'last', "
+                f"or choose nested_unet_ds for 'mean' and the pruned levels L1..L{self.depth}"
+            )
+        self.inference_output = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_size(x, self.depth)
+        check_input(x, self.in_channels, self.depth)
         skips = [self.encoder[0](x)]
         for level in range(1, self.depth + 1):
             skips.append(self.encoder[level](self.pool(skips[-1])))
