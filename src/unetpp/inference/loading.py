@@ -1,0 +1,100 @@
+"""Turn a `model.pt` written by `unetpp train` back into a ready-to-run eval model.
+
+The file is read with `torch.load(weights_only=True)`, so a checkpoint from an
+untrusted source cannot run code; everything it must contain is checked here
+so that `predict` and `predict-images` fail with one clear message instead of
+a torch traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from unetpp.errors import UnetppError
+from unetpp.models import ARCHITECTURES, INFERENCE_OUTPUTS, build_model
+
+REQUIRED_KEYS = ("state_dict", "arch", "model_kwargs")
+_RETRAIN = "retrain it with `unetpp train` (or `snakemake`/`dvc repro`)"
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load and validate the checkpoint dict without building the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnetppError(f"model file {path} does not exist: {_RETRAIN}, or pass the right --model path")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors alike for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnetppError(
+            f"model file {path} cannot be read as a unetpp checkpoint ({reason}): it is corrupt or not a "
+            f"model.pt written by `unetpp train`; {_RETRAIN}"
+        ) from exc
+    if not isinstance(checkpoint, dict):
+        raise UnetppError(f"model file {path} holds a {type(checkpoint).__name__}, not a checkpoint dict; {_RETRAIN}")
+    missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
+    if missing:
+        raise UnetppError(f"model file {path} lacks the key(s) {', '.join(missing)}; {_RETRAIN}")
+    arch = checkpoint["arch"]
+    if arch not in ARCHITECTURES:
+        raise UnetppError(
+            f"model file {path} names architecture {arch!r}, which this version does not know "
+            f"(known: {', '.join(ARCHITECTURES)}); {_RETRAIN}"
+        )
+    if not isinstance(checkpoint["model_kwargs"], dict) or not isinstance(checkpoint["state_dict"], dict):
+        raise UnetppError(f"model file {path}: 'model_kwargs' and 'state_dict' must be dicts; {_RETRAIN}")
+    return checkpoint
+
+
+def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> nn.Module:
+    """Rebuild the architecture the checkpoint names and load its weights (strictly)."""
+    try:
+        model = build_model(checkpoint["arch"], **checkpoint["model_kwargs"])
+    except TypeError as exc:
+        raise UnetppError(f"model file {path}: model_kwargs {checkpoint['model_kwargs']} are not valid ({exc}); {_RETRAIN}") from exc
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UnetppError(
+            f"model file {path}: its weights do not fit architecture {checkpoint['arch']!r} with "
+            f"{checkpoint['model_kwargs']} ({first}); {_RETRAIN}"
+        ) from exc
+    return model
+
+
+def set_inference_output(model: nn.Module, mode: str, path: str | os.PathLike[str], arch: str) -> None:
+    """Select what the eval forward returns; only deep-supervision models offer more than `last`."""
+    if mode not in INFERENCE_OUTPUTS:
+        raise UnetppError(f"--inference-output {mode!r} is unknown: choose one of {', '.join(INFERENCE_OUTPUTS)}")
+    setter = getattr(model, "set_inference_output", None)
+    if setter is None:
+        if mode != "last":
+            raise UnetppError(
+                f"--inference-output {mode} needs a deep-supervision model, but {path} is {arch!r} "
+                f"(one output head): use --inference-output last, or a nested_unet_ds model"
+            )
+        return
+    try:
+        setter(mode)
+    except ValueError as exc:
+        raise UnetppError(f"--inference-output {mode} does not suit {path} ({arch!r}): {exc}") from exc
+
+
+def load_trained_model(
+    path: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    inference_output: str = "last",
+) -> tuple[nn.Module, dict[str, Any]]:
+    """(model in eval mode on `device`, channels_last, and the checkpoint dict)."""
+    checkpoint = read_checkpoint(path)
+    model = build_from_checkpoint(checkpoint, path)
+    set_inference_output(model, inference_output, path, checkpoint["arch"])
+    model.eval()
+    model.to(device=torch.device(device), memory_format=torch.channels_last)
+    return model, checkpoint

@@ -1,0 +1,58 @@
+"""Run a trained model over uint8 RGB images and return foreground probabilities.
+
+Inputs are prepared exactly as training prepares them (uint8 -> float / 255,
+no mean/std, channels_last; see `unetpp.training.step.make_batch`) and the
+same autocast is used, so a model sees the same numbers at training and
+inference time. Probabilities are sigmoid(logits) computed in fp32 even under
+bf16 autocast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from unetpp.training.device import autocast
+
+
+def to_input_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(N,H,W,3) uint8 -> (N,3,H,W) float in [0,1] on `device`, channels_last."""
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
+    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+    return batch.contiguous(memory_format=torch.channels_last)
+
+
+@torch.inference_mode()
+def predict_batch(model: nn.Module, images: np.ndarray, device: torch.device, precision: str) -> np.ndarray:
+    """Probabilities (N,H,W) float32 for one batch of (N,H,W,3) uint8 images."""
+    with autocast(device, precision):
+        logits = model(to_input_tensor(images, device))
+    if isinstance(logits, (list, tuple)):  # a deep-supervision model left in training mode
+        raise RuntimeError("the model returned several outputs: call model.eval() before predicting")
+    return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+
+
+def predict_probabilities(
+    model: nn.Module,
+    images: np.ndarray,
+    device: torch.device,
+    precision: str,
+    batch_size: int = 16,
+    progress: bool | None = None,
+    description: str = "predict",
+) -> np.ndarray:
+    """Probabilities (N,H,W) float32 for (N,H,W,3) uint8 images, in batches of `batch_size`.
+
+    `progress=None` shows a bar only on a terminal.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    n, height, width = images.shape[:3]
+    out = np.empty((n, height, width), dtype=np.float32)
+    starts = range(0, n, batch_size)
+    for start in tqdm(starts, desc=description, unit="batch", disable=None if progress is None else not progress):
+        stop = min(start + batch_size, n)
+        out[start:stop] = predict_batch(model, images[start:stop], device, precision)
+    return out
