@@ -1,0 +1,31 @@
+"""U-Net vs UNet++ on DSB2018: the whole pipeline, one rule per `unetpp` stage.
+
+Run `snakemake --cores 8 --resources gpu=1` (or just `snakemake` with the
+default profile). Every value comes from params.yaml through `params:`, so
+Snakemake reruns exactly the jobs whose values changed; dvc.yaml declares the
+same stages (tests/test_workflow_parity.py keeps the two files in step).
+"""
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/record.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.aggregate.output,
+
+
+onsuccess:
+    record_in_dvc(workflow, "logs/dvc_commit.log")

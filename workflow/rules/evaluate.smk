@@ -1,0 +1,22 @@
+rule evaluate:
+    input:
+        predictions="results/{arch}/predictions.h5",
+        data=PROCESSED_H5,
+        split=SPLIT_JSON,
+    output:
+        metrics="results/{arch}/metrics.json",
+        per_image="results/{arch}/per_image.csv",
+    log:
+        "logs/evaluate/{arch}.log",
+    benchmark:
+        "logs/benchmarks/evaluate/{arch}.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        # The subset the predictions cover: the same key as the predict rule's.
+        subset=config["predict"]["subset"],
+        batch_size=config["evaluate"]["batch_size"],
+    shell:
+        "unetpp evaluate --pred {input.predictions} --data {input.data} --split {input.split}"
+        " --subset {params.subset} --batch-size {params.batch_size}"
+        " --out {output.metrics} --per-image {output.per_image} > {log} 2>&1"

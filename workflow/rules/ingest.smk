@@ -1,0 +1,13 @@
+rule ingest:
+    input:
+        raw=config["data"]["raw"],
+    output:
+        h5=INTERIM_H5,
+    log:
+        "logs/ingest.log",
+    benchmark:
+        "logs/benchmarks/ingest.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "unetpp ingest --raw {input.raw} --out {output.h5} > {log} 2>&1"

@@ -1,0 +1,19 @@
+rule split:
+    input:
+        h5=PROCESSED_H5,
+    output:
+        json=SPLIT_JSON,
+    log:
+        "logs/split.log",
+    benchmark:
+        "logs/benchmarks/split.tsv"
+    conda:
+        CONDA_ENV
+    params:
+        val_fraction=config["split"]["val_fraction"],
+        test_fraction=config["split"]["test_fraction"],
+        seed=config["split"]["seed"],
+    shell:
+        "unetpp split --in {input.h5} --val-fraction {params.val_fraction}"
+        " --test-fraction {params.test_fraction} --seed {params.seed}"
+        " --out {output.json} > {log} 2>&1"
