@@ -1,0 +1,303 @@
+"""The training stage: epochs, validation, best-model tracking, early stopping, resume.
+
+Design choices (see also the README):
+
+- The whole subset sits in memory as uint8 tensors on the training device and
+  is batched by index; there is no DataLoader.
+- Each epoch's shuffle comes from a generator seeded with (seed, epoch), so a
+  resumed run sees exactly the order an uninterrupted run would.
+- The last, partial training batch is kept (every image is seen every epoch;
+  536 training images at batch 16 give 33 full batches and one of 8).
+- The best model is the epoch with the highest per-image val IoU; validation
+  runs in eval mode, so a deep-supervision model is scored on its last head.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
+from unetpp.errors import UnetppError
+from unetpp.metrics import PixelCounts, iou
+from unetpp.models import ARCHITECTURES, build_model
+from unetpp.training.checkpoint import (
+    default_checkpoint_dir,
+    fingerprint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
+from unetpp.training.outputs import write_outputs
+from unetpp.training.step import eval_step, make_batch, train_step
+from unetpp.training.stopping import EarlyStopping
+
+SHUFFLE_SEED_STRIDE = 1_000_003  # keeps (seed, epoch) -> generator seed one-to-one for epochs < 1e6
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `unetpp train` accepts; `model_kwargs` (library only) shrinks models for tests."""
+
+    data: Path
+    split: Path
+    arch: str
+    out: Path
+    epochs: int = 100
+    patience: int = 20
+    lr: float = 3e-4
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    num_threads: int | None = None
+    checkpoint_dir: Path | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse bad values before any file is read or written."""
+        if self.arch not in ARCHITECTURES:
+            raise UnetppError(f"--arch {self.arch!r} is unknown: choose one of {', '.join(ARCHITECTURES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise UnetppError(f"--lr {self.lr} is not a positive number: use e.g. --lr 3e-4")
+        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size), ("patience", self.patience)):
+            if value < 1:
+                raise UnetppError(f"--{name} {value} must be a positive whole number (1 or more)")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise UnetppError(f"--num-threads {self.num_threads} must be 1 or more (or leave it out for all cores)")
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    iou: float
+    iou_batch_pooled: float
+
+
+def shuffled_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The training order of `epoch`: a permutation depending only on (seed, epoch)."""
+    generator = torch.Generator().manual_seed(seed * SHUFFLE_SEED_STRIDE + epoch)
+    return torch.randperm(n, generator=generator)
+
+
+def _as_tensors(subset: ProcessedSet, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(subset.images).to(device), torch.from_numpy(subset.masks).to(device)
+
+
+def _summarise(loss_sum: torch.Tensor, n: int, counts: list[PixelCounts]) -> EpochStats:
+    pooled = PixelCounts.concat(counts)
+    pooled = PixelCounts(*(t.cpu() for t in (pooled.intersection, pooled.union, pooled.pred_sum, pooled.target_sum)))
+    return EpochStats(float(loss_sum) / n, iou(pooled, "per_image"), iou(pooled, "batch_pooled"))
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    order: torch.Tensor,
+    batch_size: int,
+    precision: str,
+    bar: tqdm,
+) -> EpochStats:
+    """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
+    model.train()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    counts: list[PixelCounts] = []
+    order = order.to(images.device)
+    for k, start in enumerate(range(0, len(order), batch_size)):
+        index = order[start : start + batch_size]
+        x, y = make_batch(images, masks, index)
+        loss, batch_counts = train_step(model, optimizer, x, y, precision)
+        loss_sum += loss.double() * len(index)
+        counts.append(batch_counts)
+        bar.update(1)
+        if not bar.disable and (k % 8 == 0 or start + batch_size >= len(order)):
+            bar.set_postfix(loss=f"{loss.item():.4f}")  # .item() syncs a GPU, so only every 8th step
+    return _summarise(loss_sum, len(order), counts)
+
+
+def validate(
+    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int, precision: str
+) -> EpochStats:
+    """Eval-mode loss and IoU over the validation set in split order."""
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    counts: list[PixelCounts] = []
+    for start in range(0, images.shape[0], batch_size):
+        index = torch.arange(start, min(start + batch_size, images.shape[0]), device=images.device)
+        x, y = make_batch(images, masks, index)
+        loss, batch_counts = eval_step(model, x, y, precision)
+        loss_sum += loss.double() * len(index)
+        counts.append(batch_counts)
+    return _summarise(loss_sum, images.shape[0], counts)
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the state_dict in the default (contiguous) layout."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Tuples to lists, so model.pt and the fingerprint hold JSON-like values only."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def run_settings(config: TrainConfig, device: torch.device, precision: str, threads: int) -> dict[str, Any]:
+    """The settings stored in model.pt; all but the paths also go into the resume fingerprint."""
+    return {
+        "arch": config.arch,
+        "epochs": config.epochs,
+        "patience": config.patience,
+        "lr": float(config.lr),
+        "batch_size": config.batch_size,
+        "seed": config.seed,
+        "device": device.type,
+        "precision": precision,
+        "num_threads": threads,
+        "model_kwargs": _plain(config.model_kwargs),
+        "torch_version": str(torch.__version__),
+        "data": str(config.data),
+        "split": str(config.split),
+        "data_sha256": file_sha256(config.data),
+        "split_sha256": file_sha256(config.split),
+    }
+
+
+def train(
+    config: TrainConfig,
+    progress: bool | None = None,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train, write `config.out/{model.pt,history.csv,train.json}`, return the train.json summary.
+
+    `progress`: True/False force the tqdm bars on/off; None shows them only on a
+    terminal. `on_epoch_end(epoch, row)` runs after each epoch's checkpoint is
+    on disk (tests use it to simulate a kill).
+    """
+    config.validate()
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    train_set = load_processed(config.data, config.split, "train")
+    val_set = load_processed(config.data, config.split, "val")
+    threads = config.num_threads or default_num_threads()
+    torch.set_num_threads(threads)
+    settings = run_settings(config, device, precision, threads)
+    run_fingerprint = fingerprint({k: v for k, v in settings.items() if k not in ("data", "split")})
+    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir(config.out)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, **config.model_kwargs).to(device, memory_format=torch.channels_last)
+    multiple = 2 ** getattr(model, "depth", 4)
+    if train_set.size % multiple:
+        raise UnetppError(
+            f"{config.data}: images are {train_set.size}x{train_set.size}, but {config.arch} pools "
+            f"{multiple.bit_length() - 1} times and needs a multiple of {multiple}: rerun `unetpp preprocess` "
+            f"with --size 96 (or another multiple of {multiple})"
+        )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    stopper = EarlyStopping(config.patience)
+    history: list[dict[str, Any]] = []
+    best_state = _cpu_state(model)
+    best_batch_pooled = float("nan")
+    wall_before = 0.0
+
+    resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
+    if resumed is not None:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        stopper.load_state_dict(resumed["stopper"])
+        history = list(resumed["history"])
+        best_state = resumed["best_state"]
+        best_batch_pooled = float(resumed["best_val_iou_batch_pooled"])
+        wall_before = float(resumed["wall_seconds"])
+        set_rng_state(resumed["rng"])
+        print(f"unetpp train: resuming from {checkpoint_dir} after epoch {len(history)}", file=sys.stderr)
+    resumed_from = len(history)
+
+    train_images, train_masks = _as_tensors(train_set, device)
+    val_images, val_masks = _as_tensors(val_set, device)
+    n_batches = math.ceil(len(train_set) / config.batch_size)
+    started = time.perf_counter()
+    while len(history) < config.epochs and not stopper.should_stop:
+        epoch = len(history) + 1
+        epoch_start = time.perf_counter()
+        order = shuffled_order(len(train_set), config.seed, epoch)
+        with tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
+                  disable=None if progress is None else not progress, file=sys.stderr) as bar:
+            train_stats = train_epoch(model, optimizer, train_images, train_masks, order,
+                                      config.batch_size, precision, bar)
+        val_stats = validate(model, val_images, val_masks, config.batch_size, precision)
+        if stopper.update(epoch, val_stats.iou):
+            best_state = _cpu_state(model)
+            best_batch_pooled = val_stats.iou_batch_pooled
+        row = {
+            "epoch": epoch,
+            "train_loss": train_stats.loss,
+            "train_iou": train_stats.iou,
+            "val_loss": val_stats.loss,
+            "val_iou": val_stats.iou,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.perf_counter() - epoch_start, 3),
+        }
+        history.append(row)
+        tqdm.write(
+            f"epoch {epoch}/{config.epochs}: train loss {row['train_loss']:.4f} IoU {row['train_iou']:.4f} | "
+            f"val loss {row['val_loss']:.4f} IoU {row['val_iou']:.4f} | best {stopper.best_value:.4f} "
+            f"@ {stopper.best_epoch} | {row['seconds']:.1f}s",
+            file=sys.stderr,
+        )
+        save_checkpoint(checkpoint_dir, {
+            "fingerprint": run_fingerprint,
+            "model": _cpu_state(model),
+            "optimizer": optimizer.state_dict(),
+            "stopper": stopper.state_dict(),
+            "history": history,
+            "best_state": best_state,
+            "best_val_iou_batch_pooled": best_batch_pooled,
+            "wall_seconds": wall_before + time.perf_counter() - started,
+            "rng": rng_state(),
+        })
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+
+    summary = {
+        "arch": config.arch,
+        "best_epoch": stopper.best_epoch,
+        "best_val_iou": stopper.best_value,
+        "best_val_iou_batch_pooled": best_batch_pooled,
+        "epochs_run": len(history),
+        "stopped_early": stopper.should_stop and len(history) < config.epochs,
+        "wall_seconds": round(wall_before + time.perf_counter() - started, 3),
+        "resumed_after_epoch": resumed_from,
+        "device": describe_device(device),
+        "precision": precision,
+        "torch_version": str(torch.__version__),
+        "num_threads": threads,
+        "n_train": len(train_set),
+        "n_val": len(val_set),
+        "settings": settings,
+    }
+    payload = {
+        "state_dict": best_state,
+        "arch": config.arch,
+        "model_kwargs": _plain(config.model_kwargs),
+        "settings": settings,
+        "best_epoch": stopper.best_epoch,
+        "best_val_iou": stopper.best_value,
+    }
+    write_outputs(config.out, payload, history, summary)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return summary

@@ -1,0 +1,68 @@
+"""What one training or validation batch does, in one function each.
+
+`unetpp train` and the training benchmark call exactly these, so a speed-up
+measured by the benchmark is a speed-up of the real stage.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from unetpp.losses import supervised_loss
+from unetpp.metrics import PixelCounts, counts_from_logits
+from unetpp.training.device import autocast
+
+
+def make_batch(
+    images: torch.Tensor, masks: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 (channels_last) and 0/1 float masks (N,1,S,S).
+
+    Permuting NHWC to NCHW gives channels_last strides for free; `.float()`
+    keeps them, so the input matches the model's memory format without a copy.
+    """
+    x = images[index].permute(0, 3, 1, 2).float().div_(255.0)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = masks[index].unsqueeze(1).float()
+    return x, y
+
+
+def last_head(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """The deepest head's logits (the one we report), whatever the model returned."""
+    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    precision: str,
+) -> tuple[torch.Tensor, PixelCounts]:
+    """One optimizer step on a prepared batch: (detached loss, pixel counts of the last head).
+
+    The forward pass runs under autocast when `precision == "bf16"`; the loss
+    is computed outside it, in fp32 (losses.py casts the logits).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(images.device, precision):
+        outputs = model(images)
+    loss = supervised_loss(outputs, masks)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), counts_from_logits(last_head(outputs), masks)
+
+
+@torch.no_grad()
+def eval_step(
+    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, precision: str
+) -> tuple[torch.Tensor, PixelCounts]:
+    """Loss and pixel counts of one validation batch; the caller puts the model in eval mode.
+
+    In eval mode a deep-supervision model returns only its last head, so the
+    validation loss and IoU are those of the last head.
+    """
+    with autocast(images.device, precision):
+        outputs = model(images)
+    return supervised_loss(outputs, masks), counts_from_logits(last_head(outputs), masks)

@@ -1,0 +1,386 @@
+"""The training stage: outputs, reproducibility, resume after a kill, early stopping, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from unetpp.cli import main
+from unetpp.data.processed import load_processed
+from unetpp.errors import UnetppError
+from unetpp.models import build_model
+from unetpp.training import loop
+from unetpp.training.checkpoint import CHECKPOINT_FILE, default_checkpoint_dir
+from unetpp.training.device import cpu_bf16_flags, resolve_device, resolve_precision
+from unetpp.training.loop import EpochStats, TrainConfig, shuffled_order, train, validate
+from unetpp.training.outputs import HISTORY_COLUMNS
+from unetpp.training.step import make_batch, train_step
+from unetpp.training.stopping import EarlyStopping
+
+TINY = {"filters": (4, 8, 16, 32, 64)}
+SUMMARY_KEYS = {
+    "best_epoch", "best_val_iou", "best_val_iou_batch_pooled", "epochs_run", "wall_seconds", "device",
+    "precision", "torch_version", "settings",
+}
+
+
+def write_data(tmp: Path, n: int = 16, n_val: int = 4, size: int = 32, seed: int = 0) -> tuple[Path, Path]:
+    """Tiny processed set: noisy images whose bright discs are the masks (learnable), plus a split."""
+    rng = np.random.default_rng(seed)
+    ids = [f"s{k:02d}" for k in range(n)]
+    yy, xx = np.mgrid[:size, :size]
+    masks = np.zeros((n, size, size), dtype=np.uint8)
+    for k in range(n):
+        for _ in range(2):
+            cy, cx = rng.integers(5, size - 5, size=2)
+            masks[k] |= ((yy - cy) ** 2 + (xx - cx) ** 2 <= 16).astype(np.uint8)
+    noise = rng.integers(0, 60, size=(n, size, size, 3))
+    images = np.clip(noise + 150 * masks[..., None], 0, 255).astype(np.uint8)
+    h5 = tmp / "processed.h5"
+    with h5py.File(h5, "w") as f:
+        f["images"] = images
+        f["masks"] = masks
+        f.create_dataset("ids", data=ids, dtype=h5py.string_dtype("utf-8"))
+        f.attrs["size"] = size
+    split = tmp / "split.json"
+    split.write_text(json.dumps({"seed": 0, "val_fraction": 0.25, "test_fraction": 0.0,
+                                 "train": ids[n_val:], "val": ids[:n_val], "test": []}))
+    return h5, split
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> tuple[Path, Path]:
+    return write_data(tmp_path)
+
+
+def config(tmp_path: Path, data: tuple[Path, Path], **kw) -> TrainConfig:
+    base = dict(data=data[0], split=data[1], arch="unet", out=tmp_path / "out", epochs=2, batch_size=5,
+                device="cpu", precision="fp32", num_threads=1, checkpoint_dir=tmp_path / "ckpt",
+                model_kwargs=TINY)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def read_history(out: Path) -> list[dict[str, str]]:
+    with open(out / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def without_seconds(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# --- end to end through the CLI --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_writes_three_files(tmp_path, data):
+    out = tmp_path / "models" / "unet"
+    ckpt = tmp_path / "ckpt"
+    result = CliRunner().invoke(main, [
+        "train", "--data", str(data[0]), "--split", str(data[1]), "--arch", "unet", "--epochs", "2",
+        "--batch-size", "12", "--seed", "0", "--device", "cpu", "--precision", "fp32", "--out", str(out),
+        "--num-threads", "1", "--checkpoint-dir", str(ckpt), "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.pt", "train.json"]
+    assert not ckpt.exists()  # removed after success
+    rows = read_history(out)
+    assert tuple(rows[0].keys()) == HISTORY_COLUMNS
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(float(r["lr"]) == 3e-4 for r in rows)
+    summary = json.loads((out / "train.json").read_text())
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["epochs_run"] == 2 and summary["device"] == "cpu" and summary["precision"] == "fp32"
+    best = summary["best_epoch"]
+    assert summary["best_val_iou"] == max(float(r["val_iou"]) for r in rows) == float(rows[best - 1]["val_iou"])
+
+    payload = torch.load(out / "model.pt", weights_only=True)
+    assert {"state_dict", "arch", "model_kwargs", "settings", "best_epoch", "best_val_iou"} <= payload.keys()
+    assert payload["arch"] == "unet" and payload["best_epoch"] == best and payload["model_kwargs"] == {}
+    # Rebuilt from the file alone, the model reproduces the best epoch's validation figures exactly.
+    model = build_model(payload["arch"], **payload["model_kwargs"])
+    model.load_state_dict(payload["state_dict"])
+    val = load_processed(data[0], data[1], "val")
+    stats = validate(model, torch.from_numpy(val.images), torch.from_numpy(val.masks), 12, "fp32")
+    assert stats.iou == summary["best_val_iou"]
+    assert stats.loss == pytest.approx(float(rows[best - 1]["val_loss"]), rel=1e-6)
+    assert stats.iou_batch_pooled == summary["best_val_iou_batch_pooled"]
+
+
+# --- reproducibility and resume ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_same_seed_gives_identical_history_and_weights(tmp_path, data):
+    first = train(config(tmp_path, data, out=tmp_path / "a"), progress=False)
+    second = train(config(tmp_path, data, out=tmp_path / "b"), progress=False)
+    assert without_seconds(read_history(tmp_path / "a")) == without_seconds(read_history(tmp_path / "b"))
+    assert first["best_val_iou"] == second["best_val_iou"]
+    assert_same_state(torch.load(tmp_path / "a/model.pt", weights_only=True)["state_dict"],
+                      torch.load(tmp_path / "b/model.pt", weights_only=True)["state_dict"])
+    other = train(config(tmp_path, data, out=tmp_path / "c", seed=1), progress=False)
+    assert without_seconds(read_history(tmp_path / "c")) != without_seconds(read_history(tmp_path / "a"))
+    assert other["settings"]["seed"] == 1
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from unetpp.training.loop import TrainConfig, train
+    tmp = Path(sys.argv[1])
+
+    def die(epoch, row):
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    train(TrainConfig(data=tmp / "processed.h5", split=tmp / "split.json", arch="nested_unet_ds",
+                      out=tmp / "resumed", epochs=3, batch_size=5, device="cpu", precision="fp32",
+                      num_threads=1, checkpoint_dir=tmp / "ckpt", model_kwargs={"filters": (4, 8, 16, 32, 64)}),
+          progress=False, on_epoch_end=die)
+""")
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_resumes_and_matches_uninterrupted(tmp_path, data, capfd):
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (tmp_path / "ckpt" / CHECKPOINT_FILE).is_file()
+    assert not (tmp_path / "resumed").exists()  # outputs only at the end
+
+    cfg = config(tmp_path, data, arch="nested_unet_ds", epochs=3, out=tmp_path / "resumed")
+    resumed = train(cfg, progress=False)
+    assert "resuming" in capfd.readouterr().err
+    assert resumed["resumed_after_epoch"] == 1 and resumed["epochs_run"] == 3
+    assert not (tmp_path / "ckpt").exists()
+
+    straight = train(replace(cfg, out=tmp_path / "straight", checkpoint_dir=tmp_path / "ckpt2"), progress=False)
+    assert straight["resumed_after_epoch"] == 0
+    assert without_seconds(read_history(tmp_path / "resumed")) == without_seconds(read_history(tmp_path / "straight"))
+    assert_same_state(torch.load(tmp_path / "resumed/model.pt", weights_only=True)["state_dict"],
+                      torch.load(tmp_path / "straight/model.pt", weights_only=True)["state_dict"])
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_after(stop_epoch: int):
+    def callback(epoch: int, row: dict) -> None:
+        if epoch == stop_epoch:
+            raise Interrupt
+
+    return callback
+
+
+@pytest.mark.slow
+def test_interrupt_leaves_no_outputs_and_resume_uses_only_matching_checkpoints(tmp_path, data, capfd):
+    cfg = config(tmp_path, data, epochs=2)
+    with pytest.raises(Interrupt):
+        train(cfg, progress=False, on_epoch_end=interrupt_after(1))
+    assert (tmp_path / "ckpt" / CHECKPOINT_FILE).is_file() and not cfg.out.exists()
+    capfd.readouterr()
+
+    # Different lr: the checkpoint is ignored (one line on stderr) and replaced by this run's own.
+    with pytest.raises(Interrupt):
+        train(replace(cfg, lr=1e-3), progress=False, on_epoch_end=interrupt_after(1))
+    err = capfd.readouterr().err
+    assert "ignoring checkpoint" in err and "different arguments" in err and "resuming" not in err
+
+    # Same arguments as that run, but the data file changed underneath: not reused either.
+    with h5py.File(data[0], "a") as f:
+        f.attrs["touched"] = 1
+    with pytest.raises(Interrupt):
+        train(replace(cfg, lr=1e-3), progress=False, on_epoch_end=interrupt_after(1))
+    assert "ignoring checkpoint" in capfd.readouterr().err
+
+    # Same arguments and data: resumed after epoch 1.
+    summary = train(replace(cfg, lr=1e-3), progress=False)
+    assert "resuming" in capfd.readouterr().err
+    assert summary["resumed_after_epoch"] == 1 and summary["epochs_run"] == 2
+
+
+def test_default_checkpoint_dir_depends_on_out_path(tmp_path):
+    a = default_checkpoint_dir(tmp_path / "models/unet", root=tmp_path)
+    b = default_checkpoint_dir(tmp_path / "models/nested_unet", root=tmp_path)
+    assert a.parent == tmp_path / ".checkpoints" and a != b
+    assert a == default_checkpoint_dir(tmp_path / "models/../models/unet", root=tmp_path)
+
+
+# --- early stopping -----------------------------------------------------------------------------
+
+
+def test_early_stopping_rule():
+    stopper = EarlyStopping(patience=2)
+    assert stopper.update(1, 0.0) and stopper.best_epoch == 1  # the first epoch is always the best so far
+    assert not stopper.update(2, 0.0) and not stopper.should_stop  # equal is not better
+    assert stopper.update(3, 0.5) and stopper.bad_epochs == 0
+    assert not stopper.update(4, 0.4) and not stopper.should_stop
+    assert not stopper.update(5, 0.5) and stopper.should_stop
+    assert (stopper.best_epoch, stopper.best_value) == (3, 0.5)
+
+
+def test_training_stops_after_patience_epochs_without_gain(tmp_path, data, monkeypatch):
+    scripted = iter([0.5, 0.6, 0.55, 0.9, 0.95])
+    real_validate = loop.validate
+
+    def fake_validate(*args, **kwargs) -> EpochStats:
+        real = real_validate(*args, **kwargs)
+        value = next(scripted)
+        return EpochStats(real.loss, value, value)
+
+    monkeypatch.setattr(loop, "validate", fake_validate)
+    cfg = config(tmp_path, data, epochs=5, patience=1)
+    states: dict[int, dict[str, torch.Tensor]] = {}
+
+    def remember(epoch: int, row: dict) -> None:
+        states[epoch] = torch.load(cfg.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)["model"]
+
+    summary = train(cfg, progress=False, on_epoch_end=remember)
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
+    assert summary["best_epoch"] == 2 and summary["best_val_iou"] == 0.6
+    assert [float(r["val_iou"]) for r in read_history(cfg.out)] == [0.5, 0.6, 0.55]
+    # model.pt holds the weights after epoch 2, not the last epoch's
+    saved = torch.load(cfg.out / "model.pt", weights_only=True)["state_dict"]
+    assert_same_state(saved, states[2])
+    assert not all(torch.equal(saved[k], states[3][k]) for k in saved)
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def run_cli(tmp_path: Path, data: tuple[Path, Path], *extra: str):
+    args = ["train", "--data", str(data[0]), "--split", str(data[1]), "--arch", "unet", "--epochs", "1",
+            "--device", "cpu", "--out", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "ckpt"),
+            "--no-progress", *extra]
+    return CliRunner().invoke(main, args)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--arch", "resnet"], "--arch 'resnet' is unknown: choose one of unet, nested_unet, nested_unet_ds"),
+        (["--lr", "0"], "--lr 0.0 is not a positive number"),
+        (["--lr", "-1e-3"], "--lr -0.001 is not a positive number"),
+        (["--lr", "nan"], "--lr nan is not a positive number"),
+        (["--epochs", "0"], "--epochs 0 must be a positive whole number"),
+        (["--batch-size", "-4"], "--batch-size -4 must be a positive whole number"),
+        (["--patience", "0"], "--patience 0 must be a positive whole number"),
+        (["--device", "cuda:7"], "--device cuda:7"),
+        (["--device", "tpu"], "--device 'tpu'"),
+    ],
+)
+def test_bad_options_fail_cleanly(tmp_path, data, extra, message):
+    result = run_cli(tmp_path, data, *extra)
+    assert result.exit_code == 1
+    assert message in result.output and result.output.startswith("Error: ")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
+
+
+def test_bad_data_files_fail_cleanly(tmp_path, data):
+    missing = run_cli(tmp_path, (tmp_path / "nope.h5", data[1]))
+    assert missing.exit_code == 1 and "nope.h5 does not exist" in missing.output
+
+    corrupt = tmp_path / "corrupt.h5"
+    corrupt.write_bytes(data[0].read_bytes()[:1500])
+    result = run_cli(tmp_path, (corrupt, data[1]))
+    assert result.exit_code == 1 and "corrupt.h5" in result.output and "unetpp preprocess" in result.output
+
+    split = json.loads(data[1].read_text())
+    split["val"].append("not-an-id")
+    bad_split = tmp_path / "bad_split.json"
+    bad_split.write_text(json.dumps(split))
+    result = run_cli(tmp_path, (data[0], bad_split))
+    assert result.exit_code == 1 and "not-an-id" in result.output and "rerun `unetpp split`" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
+
+
+def test_image_size_must_suit_the_network(tmp_path):
+    data = write_data(tmp_path, size=24)
+    with pytest.raises(UnetppError, match="images are 24x24.*multiple of 16"):
+        train(TrainConfig(data=data[0], split=data[1], arch="unet", out=tmp_path / "out", device="cpu"))
+    assert not (tmp_path / "out").exists()
+
+
+# --- device, precision, batches -----------------------------------------------------------------
+
+
+def test_device_choice_and_errors():
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UnetppError, match="CUDA is not available.*use --device auto or cpu"):
+            resolve_device("cuda")
+        if not torch.backends.mps.is_available():
+            assert resolve_device("auto") == torch.device("cpu")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(UnetppError, match="MPS is not available"):
+            resolve_device("mps")
+    with pytest.raises(UnetppError, match="not a device name"):
+        resolve_device("gpu0")
+
+
+def test_precision_choice(tmp_path):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) == ("bf16" if cpu_bf16_flags() else "fp32")
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor: 0\nflags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16\n")
+    assert cpu_bf16_flags(fake) == {"amx_bf16"}
+    fake.write_text("processor: 0\nflags\t\t: fpu sse avx2 avx512f\n")
+    assert cpu_bf16_flags(fake) == set()
+    with pytest.raises(UnetppError, match="--precision 'fp16' is unknown"):
+        resolve_precision("fp16", cpu)
+
+
+def test_make_batch_scales_and_uses_channels_last():
+    images = torch.arange(2 * 32 * 32 * 3, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(2, 32, 32, 3)
+    masks = torch.zeros(2, 32, 32, dtype=torch.uint8)
+    masks[1, 3, 4] = 1
+    x, y = make_batch(images, masks, torch.tensor([1, 0]))
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x[0, :, 5, 7], images[1, 5, 7].float() / 255)
+    assert y.shape == (2, 1, 32, 32) and y[0, 0, 3, 4] == 1 and y.sum() == 1
+
+
+def test_shuffle_depends_only_on_seed_and_epoch():
+    assert torch.equal(shuffled_order(50, 0, 3), shuffled_order(50, 0, 3))
+    assert not torch.equal(shuffled_order(50, 0, 3), shuffled_order(50, 0, 4))
+    assert not torch.equal(shuffled_order(50, 0, 3), shuffled_order(50, 1, 3))
+    assert sorted(shuffled_order(50, 0, 3).tolist()) == list(range(50))
+
+
+@pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
+def test_bf16_train_step_runs_and_learns(arch):
+    torch.manual_seed(0)
+    model = build_model(arch, **TINY).to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    # bf16 is emulated (slow) on CPUs without AVX-512 BF16/AMX: keep this to 16x16 and 4 steps.
+    images = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
+    masks = (images[..., 0] > 128).to(torch.uint8)
+    x, y = make_batch(images, masks, torch.arange(2))
+    losses = [float(train_step(model, optimizer, x, y, "bf16")[0]) for _ in range(4)]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
