@@ -44,11 +44,37 @@ def write_split(path: Path, train: list[str], val: list[str], test: list[str] | 
                                 "test": test or []}))
 
 
+def disc_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """(H,W,3) uint8: dark noise with one bright disc."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 80, size=(height, width, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:height, :width]
+    image[(yy - height // 2) ** 2 + (xx - width // 3) ** 2 <= (min(height, width) // 4) ** 2] = 230
+    return image
+
+
+def _calibrate(model: torch.nn.Module, seed: int) -> None:
+    """Shift the output bias so about half the pixels of typical inputs are foreground.
+
+    An untrained network otherwise predicts all-background or all-foreground,
+    and tests comparing masks would compare blank images.
+    """
+    images = np.stack([disc_image(32, 32, seed + k) for k in range(4)])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    model.eval()
+    with torch.no_grad():
+        median = model(x).median()
+        heads = model.heads if hasattr(model, "heads") else [model.head]
+        for head in heads:
+            head.bias -= median
+
+
 def write_model(path: Path, arch: str = "unet", seed: int = 0) -> torch.nn.Module:
-    """A randomly initialised small model saved in the `unetpp train` model.pt format."""
+    """A small random model, biased to give non-trivial masks, saved in the `unetpp train` model.pt format."""
     torch.manual_seed(seed)
     kwargs = {"filters": list(TINY_FILTERS)}
     model = build_model(arch, **kwargs)
+    _calibrate(model, seed)
     torch.save(
         {
             "state_dict": model.state_dict(),
