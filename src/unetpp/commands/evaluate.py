@@ -1,0 +1,44 @@
+"""`unetpp evaluate`: options only; the work is in `unetpp.evaluation.evaluate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--pred", "pred_path", required=True, type=click.Path(path_type=Path),
+              help="predictions.h5 written by `unetpp predict`.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="Processed HDF5 holding the ground-truth masks (data/processed/dsb2018_96.h5).")
+@click.option("--split", "split_path", required=True, type=click.Path(path_type=Path),
+              help="split.json; the predictions must list exactly this subset's ids, in its order.")
+@click.option("--subset", type=click.Choice(("train", "val", "test")), default="val", show_default=True,
+              help="Which subset the predictions cover.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output JSON: n_images, iou_/dice_ per_image, pooled and batch_pooled.")
+@click.option("--per-image", type=click.Path(path_type=Path), default=None,
+              help="Optional CSV, one row per image: id, iou, dice, intersection, union, pred_pixels, mask_pixels.")
+@click.option("--batch-size", type=int, default=16, show_default=True,
+              help="Batch size of the batch_pooled reduction (16 is the reference's validation batch).")
+def evaluate(
+    pred_path: Path, data_path: Path, split_path: Path, subset: str, out: Path, per_image: Path | None, batch_size: int
+) -> None:
+    """Score predictions at threshold 0.5: IoU and Dice, per image, pooled and batch-pooled.
+
+    per_image is the mean of each image's score; pooled sums intersections and
+    unions over the whole subset; batch_pooled pools within consecutive batches
+    of --batch-size in split order and averages them weighted by batch size
+    (how the reference reports validation IoU). An image whose prediction and
+    mask are both empty scores 1.0.
+    """
+    from unetpp.evaluation.evaluate import run_evaluate
+
+    summary = run_evaluate(pred_path, data_path, split_path, subset, out, per_image, batch_size)
+    click.echo(
+        f"{summary['n_images']} {subset} images: IoU per_image {summary['iou_per_image']:.4f}, pooled "
+        f"{summary['iou_pooled']:.4f}, batch_pooled {summary['iou_batch_pooled']:.4f}; Dice per_image "
+        f"{summary['dice_per_image']:.4f} -> {out}",
+        err=True,
+    )
