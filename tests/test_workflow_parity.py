@@ -1,0 +1,211 @@
+"""The Snakefile and dvc.yaml describe the same jobs.
+
+Both files are rendered by their own tool (a Snakemake dry run; DVC's parser)
+and compared job by job: outputs, command, file inputs, the params.yaml keys the
+job depends on, and the GPU resource. They are rendered twice: with the real
+params.yaml, and with one where every value is replaced by a unique sentinel, so
+that a value hard-coded in one file (equal to today's value) still shows up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workflow_helpers import Job, command_tokens, copy_workflow, dvc_stages, normalise_command, snakemake_plan
+
+# Keys that are not a job's value but its identity or its file: `archs` decides which
+# jobs exist (compared through the job sets), `data.raw` is the ingest input path.
+STRUCTURAL_KEYS = {"archs", "data.raw"}
+# Dry runs may ask for more cores than the machine has, so that `threads:` is never scaled down.
+PLAN_ARGS = ("--forceall", "--cores", "1000000")
+
+
+def leaf_keys(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train.lr": 0.0003, ...}; lists are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(leaf_keys(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def with_sentinels(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A copy of params with every leaf replaced by a unique value; and {rendered value: key}."""
+    counter = iter(range(900001, 999999))
+    rendered: dict[str, str] = {}
+
+    def replace(value: Any, dotted: str) -> Any:
+        if isinstance(value, dict):
+            return {k: replace(v, f"{dotted}.{k}" if dotted else k) for k, v in value.items()}
+        n = next(counter)
+        if isinstance(value, list):
+            new: Any = [f"arch{n}x{i}" for i in range(len(value))]
+            for item in new:
+                rendered[item] = dotted
+            return new
+        if isinstance(value, bool):
+            raise AssertionError(f"{dotted}: booleans have no unique sentinel; extend with_sentinels")
+        if isinstance(value, int):
+            new = n
+        elif isinstance(value, float):
+            new = float(f"0.{n}")
+        elif dotted == "data.raw":
+            new = f"raw{n}/stage1_train.zip"
+        else:
+            new = f"s{n}"
+        rendered[str(new)] = dotted
+        return new
+
+    return replace(params, ""), rendered
+
+
+def value_keys(job: Job, sentinels: dict[str, str]) -> set[str]:
+    """The params keys whose sentinel is a token of the command, ignoring declared files and the log."""
+    files = job.inputs | job.outputs
+    keys = set()
+    for token in command_tokens(job.command):
+        if token in files:
+            continue
+        key = sentinels.get(token)
+        if key is not None and key not in STRUCTURAL_KEYS:
+            keys.add(key)
+    return keys
+
+
+def dvc_stage_name(job: Job) -> str:
+    """The name the Snakefile's onsuccess hook uses for a job (workflow/rules/record.smk)."""
+    arch = job.wildcards.get("arch")
+    return f"{job.name}@{arch}" if arch else job.name
+
+
+def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) -> list[str]:
+    """Every difference between the two plans, as readable lines (empty: same jobs)."""
+    problems: list[str] = []
+    by_outputs_snake = {job.outputs: job for job in snake}
+    by_outputs_dvc = {stage.outputs: stage for stage in dvc}
+    for outputs in by_outputs_snake.keys() - by_outputs_dvc.keys():
+        problems.append(f"Snakemake job {by_outputs_snake[outputs].name} has no DVC stage with outputs {sorted(outputs)}")
+    for outputs in by_outputs_dvc.keys() - by_outputs_snake.keys():
+        problems.append(f"DVC stage {by_outputs_dvc[outputs].name} has no Snakemake job with outputs {sorted(outputs)}")
+    for outputs in by_outputs_snake.keys() & by_outputs_dvc.keys():
+        job, stage = by_outputs_snake[outputs], by_outputs_dvc[outputs]
+        name = stage.name
+        if dvc_stage_name(job) != stage.name:
+            problems.append(f"{name}: the Snakemake job maps to stage name {dvc_stage_name(job)!r}")
+        snake_command, log = normalise_command(job.command)
+        dvc_command, _ = normalise_command(stage.command)
+        if snake_command != dvc_command:
+            problems.append(f"{name}: commands differ\n  snakemake: {snake_command}\n  dvc:       {dvc_command}")
+        if log is None or log != job.log:
+            problems.append(f"{name}: the Snakemake command does not end with `> {job.log} 2>&1`")
+        if job.inputs != stage.inputs:
+            problems.append(
+                f"{name}: file inputs differ: only Snakemake {sorted(job.inputs - stage.inputs)}, "
+                f"only DVC {sorted(stage.inputs - job.inputs)}"
+            )
+        if sentinels is not None:
+            snake_keys = value_keys(job, sentinels)
+            if snake_keys != set(stage.param_keys):
+                problems.append(
+                    f"{name}: param keys differ: values in the Snakemake command {sorted(snake_keys)}, "
+                    f"DVC params {sorted(stage.param_keys)}"
+                )
+        if job.gpu != stage.gpu:
+            problems.append(f"{name}: gpu resource differs: Snakemake {job.gpu}, DVC meta.resources.gpu {stage.gpu}")
+    return problems
+
+
+def plans(project: Path) -> tuple[list[Job], list[Job]]:
+    raw = yaml.safe_load((project / "params.yaml").read_text())["data"]["raw"]
+    (project / raw).parent.mkdir(parents=True, exist_ok=True)
+    (project / raw).touch()
+    snake, _ = snakemake_plan(project, *PLAN_ARGS)
+    return snake, dvc_stages(project)
+
+
+def sentinel_project(project: Path) -> dict[str, str]:
+    """Rewrite project/params.yaml with sentinels; return {rendered value: key}."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    new, sentinels = with_sentinels(params)
+    (project / "params.yaml").write_text(yaml.safe_dump(new, sort_keys=False))
+    return sentinels
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path / "project")
+
+
+def test_same_jobs_with_the_real_params(project: Path) -> None:
+    snake, dvc = plans(project)
+    assert compare(snake, dvc, None) == []
+    archs = yaml.safe_load((project / "params.yaml").read_text())["archs"]
+    expected = {"ingest", "preprocess", "split", "aggregate"} | {
+        f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs
+    }
+    assert {stage.name for stage in dvc} == expected
+    for job in snake:
+        assert job.log and job.benchmark, f"rule {job.name} needs log: and benchmark:"
+    trains = [job for job in snake if job.name == "train"]
+    assert trains and all(job.gpu == 1 for job in trains)
+    assert all(job.gpu == 0 for job in snake if job.name != "train")
+    threads = yaml.safe_load((project / "params.yaml").read_text())["train"]["threads"]
+    assert all(job.threads == threads for job in trains)
+
+
+def test_same_jobs_with_sentinel_params(project: Path) -> None:
+    sentinels = sentinel_project(project)
+    snake, dvc = plans(project)
+    assert compare(snake, dvc, sentinels) == []
+    # Every value of params.yaml reaches some command: no key is dead in both files.
+    used = set().union(*(value_keys(job, sentinels) for job in snake)) | STRUCTURAL_KEYS
+    all_keys = set(leaf_keys(yaml.safe_load((project / "params.yaml").read_text())))
+    assert all_keys - used == set()
+
+
+MUTATIONS = [
+    # (file, text, replacement, the stage (without @arch) and the kind of difference reported)
+    ("dvc.yaml", "--lr ${train.lr}", "--lr 0.0003", ("train@", "commands differ")),
+    ("workflow/rules/split.smk", "--seed {params.seed}", "--seed 41", ("split", "param keys differ")),
+    ("dvc.yaml", "      - train.patience\n", "", ("train@", "param keys differ")),
+    ("workflow/rules/train.smk", "        gpu=1,\n", "        mem_mb=1000,\n", ("train@", "gpu resource differs")),
+    (
+        "workflow/rules/predict.smk",
+        "        split=SPLIT_JSON,\n",
+        '        split=SPLIT_JSON,\n        raw=config["data"]["raw"],\n',
+        ("predict@", "file inputs differ"),
+    ),
+    ("dvc.yaml", "--arch ${archs[2]} --out results", "--out results", ("aggregate", "commands differ")),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "replacement", "expected"), MUTATIONS, ids=[f"{m[0]}:{m[3][0]}:{m[3][1]}" for m in MUTATIONS]
+)
+def test_a_change_in_one_file_only_is_reported(
+    project: Path, path: str, text: str, replacement: str, expected: tuple[str, str]
+) -> None:
+    target = project / path
+    source = target.read_text()
+    assert text in source, f"{path} no longer contains {text!r}: update this mutation"
+    target.write_text(source.replace(text, replacement, 1))
+    sentinels = sentinel_project(project)
+    snake, dvc = plans(project)
+    problems = compare(snake, dvc, sentinels)
+    stage, kind = expected
+    assert any(problem.startswith(stage) and kind in problem.split("\n")[0] for problem in problems), problems
+
+
+def test_an_extra_stage_in_one_file_is_reported(project: Path) -> None:
+    sentinels = sentinel_project(project)
+    snake, dvc = plans(project)
+    extra = Job(name="report", command="unetpp report", inputs=frozenset(), outputs=frozenset({"report.md"}))
+    problems = compare(snake, [*dvc, extra], sentinels)
+    assert problems == ["DVC stage report has no Snakemake job with outputs ['report.md']"]

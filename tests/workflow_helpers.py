@@ -1,0 +1,168 @@
+"""Shared by the workflow tests: copy the workflow files, ask both tools for their plan.
+
+Snakemake's plan comes from `snakemake --dry-run --printshellcmds` (its rendered
+jobs); DVC's from `dvc.repo.Repo(...).index.stages` (dvc.yaml rendered by DVC's
+own parser from params.yaml). The executables are taken from the directory of
+the running Python, never from PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = BIN / "snakemake"
+DVC = BIN / "dvc"
+# What a copy of the project needs to run or plan the workflow.
+WORKFLOW_FILES = ("Snakefile", "workflow", "dvc.yaml", "params.yaml", "profiles", "environment.yml", ".dvcignore")
+# `... > LOG 2>&1` at the end of every Snakemake shell command; DVC prints to the terminal instead.
+LOG_REDIRECT = re.compile(r"\s*>\s*(?P<log>\S+)\s+2>&1\s*$")
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for snakemake/dvc/unetpp subprocesses: this venv's bin first."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    return env
+
+
+def run(args: list[str | os.PathLike[str]], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a tool in `cwd`; on failure show its whole output in the assertion message."""
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=tool_env(), capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, args))} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow files of the repository into `dest` (created)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+@dataclass
+class Job:
+    """One rendered job: of a Snakemake dry run, or one DVC stage."""
+
+    name: str
+    command: str
+    inputs: frozenset[str]
+    outputs: frozenset[str]
+    param_keys: frozenset[str] = frozenset()
+    gpu: int = 0
+    log: str | None = None
+    benchmark: str | None = None
+    threads: int | None = None
+    wildcards: dict[str, str] = field(default_factory=dict)
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def parse_dry_run(text: str) -> list[Job]:
+    """The jobs of `snakemake -n -p` output (rule `all`, which has no command, left out)."""
+    jobs: list[Job] = []
+    current: dict[str, str] | None = None
+
+    def finish() -> None:
+        if current is None or current["rule"] == "all":
+            return
+        if "command" not in current:
+            raise AssertionError(f"no shell command printed for rule {current['rule']}:\n{text}")
+        wildcards = dict(item.split("=", 1) for item in _split_list(current.get("wildcards", "")))
+        resources = dict(item.split("=", 1) for item in _split_list(current.get("resources", "")))
+        jobs.append(
+            Job(
+                name=current["rule"],
+                command=current["command"],
+                inputs=frozenset(_split_list(current.get("input", ""))),
+                outputs=frozenset(_split_list(current.get("output", ""))),
+                gpu=int(resources.get("gpu", 0)),
+                log=current.get("log"),
+                benchmark=current.get("benchmark"),
+                threads=int(current["threads"]) if "threads" in current else None,
+                wildcards=wildcards,
+            )
+        )
+
+    for line in text.splitlines():
+        header = re.match(r"^(?:local)?rule (\w+):$", line)
+        if header:
+            finish()
+            current = {"rule": header.group(1)}
+        elif current is not None and line.startswith("Shell command: "):
+            current["command"] = line[len("Shell command: "):]
+        elif current is not None and re.match(r"^    \w[\w ]*: ", line):
+            key, value = line.strip().split(": ", 1)
+            current[key] = value
+    finish()
+    if not jobs:
+        raise AssertionError(f"no jobs found in the dry-run output:\n{text}")
+    return jobs
+
+
+def snakemake_plan(project: Path, *extra: str) -> tuple[list[Job], str]:
+    """The jobs Snakemake would run in `project` (and its whole output)."""
+    result = run([SNAKEMAKE, "--dry-run", "--printshellcmds", *extra], cwd=project)
+    output = result.stdout + result.stderr
+    if "Nothing to be done" in output:
+        return [], output
+    return parse_dry_run(output), output
+
+
+def dvc_stages(project: Path) -> list[Job]:
+    """dvc.yaml's stages as rendered by DVC from params.yaml (`.dvc/` is created if absent)."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    if not (project / ".dvc").is_dir():
+        Repo.init(str(project), no_scm=True).close()
+    with Repo(str(project)) as repo:
+        stages = []
+        for stage in repo.index.stages:
+            params = [key for dep in stage.deps if isinstance(dep, ParamsDependency) for key in (dep.params or [])]
+            files = [dep.def_path for dep in stage.deps if not isinstance(dep, ParamsDependency)]
+            meta = stage.meta or {}
+            stages.append(
+                Job(
+                    name=stage.name,
+                    command=stage.cmd if isinstance(stage.cmd, str) else " && ".join(stage.cmd),
+                    inputs=frozenset(files),
+                    outputs=frozenset(out.def_path for out in stage.outs),
+                    param_keys=frozenset(params),
+                    gpu=int(meta.get("resources", {}).get("gpu", 0)),
+                )
+            )
+        return stages
+
+
+def normalise_command(command: str) -> tuple[str, str | None]:
+    """(command without the trailing log redirection, with single spaces; the log path or None)."""
+    match = LOG_REDIRECT.search(command)
+    log = match.group("log") if match else None
+    if match:
+        command = command[: match.start()]
+    return " ".join(command.split()), log
+
+
+def command_tokens(command: str) -> list[str]:
+    return shlex.split(normalise_command(command)[0])
