@@ -104,11 +104,13 @@ def _open_interim(path: Path) -> h5py.File:
         h5 = h5py.File(path, "r")
     except OSError as exc:
         raise UnetppError(f"{path} cannot be read as HDF5 ({exc}); it is corrupt - rerun `unetpp ingest`.") from exc
-    missing = [name for name in ("ids", "images", "masks") if name not in h5]
+    missing = [name for name in ("images", "masks") if not isinstance(h5.get(name), h5py.Group)]
+    missing += [] if isinstance(h5.get("ids"), h5py.Dataset) else ["ids"]
     if missing:
         h5.close()
         raise UnetppError(
-            f"{path} has no {', '.join(missing)}; it is not an ingest output - rerun `unetpp ingest` to create it."
+            f"{path} has no {', '.join(missing)} group(s) of per-image arrays; it is not an ingest output - "
+            "pass the file written by `unetpp ingest` (rerun it if needed)."
         )
     return h5
 
