@@ -9,6 +9,7 @@ UNet++ 9.70, and UNet++ pruned to L1/L2/L3/L4 1.12/2.90/5.71/9.70.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -21,28 +22,21 @@ def count_forward_flops(
     input_shape: Sequence[int] = (1, 3, 96, 96),
     inference_output: str | None = None,
 ) -> int:
-    """FLOPs of one eval-mode forward pass on a zero input of `input_shape`.
+    """FLOPs of one eval-mode forward pass on an input of `input_shape`.
 
-    `inference_output` ("last", "mean", "L1".."L4") is set for the count and
-    restored afterwards, as is the model's train/eval mode. Divide by the
-    batch size in `input_shape` for a per-image figure.
+    Runs on a copy of the model on the meta device: the count depends only
+    on shapes, so no arithmetic is done and the model itself (weights, BN
+    statistics, train/eval mode, inference output) is left untouched.
+    `inference_output` ("last", "mean", "L1".."L4") is set on the copy.
+    Divide by the batch size in `input_shape` for a per-image figure.
     """
-    was_training = model.training
-    previous_output = getattr(model, "inference_output", None)
-    parameter = next(model.parameters())
-    x = torch.zeros(tuple(input_shape), device=parameter.device, dtype=parameter.dtype)
-    try:
-        model.eval()
-        if inference_output is not None:
-            model.set_inference_output(inference_output)  # type: ignore[operator]
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            model(x)
-        return int(counter.get_total_flops())
-    finally:
-        if inference_output is not None and previous_output is not None:
-            model.set_inference_output(previous_output)  # type: ignore[operator]
-        model.train(was_training)
+    ghost = copy.deepcopy(model).to("meta").eval()
+    if inference_output is not None:
+        ghost.set_inference_output(inference_output)  # type: ignore[operator]
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        ghost(torch.zeros(tuple(input_shape), device="meta"))
+    return int(counter.get_total_flops())
 
 
 def gflops_per_image(model: nn.Module, size: int = 96, inference_output: str | None = None) -> float:
