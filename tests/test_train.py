@@ -96,6 +96,9 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
 def test_cli_end_to_end_writes_three_files(tmp_path, data):
     out = tmp_path / "models" / "unet"
     ckpt = tmp_path / "ckpt"
+    for stale in (out / ".model.pt.tmp-dead.pt", ckpt / ".last.pt.tmp-dead.pt"):  # left by a kill -9
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"half")
     result = CliRunner().invoke(main, [
         "train", "--data", str(data[0]), "--split", str(data[1]), "--arch", "unet", "--epochs", "2",
         "--batch-size", "12", "--seed", "0", "--device", "cpu", "--precision", "fp32", "--out", str(out),

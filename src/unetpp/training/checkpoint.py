@@ -58,10 +58,9 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     """Atomically replace `directory/last.pt` with `state` (plus the format version)."""
     target = directory / CHECKPOINT_FILE
     with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            torch.save({"format_version": FORMAT_VERSION, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        # No fsync: the rename is atomic against a killed process, which is what resume is for;
+        # after a power loss an unreadable checkpoint only means starting over (see load_checkpoint).
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
     return target
 
 

@@ -32,6 +32,7 @@ from unetpp.errors import UnetppError
 from unetpp.metrics import PixelCounts, iou
 from unetpp.models import ARCHITECTURES, build_model
 from unetpp.training.checkpoint import (
+    CHECKPOINT_FILE,
     default_checkpoint_dir,
     fingerprint,
     load_checkpoint,
@@ -40,7 +41,7 @@ from unetpp.training.checkpoint import (
     set_rng_state,
 )
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
-from unetpp.training.outputs import write_outputs
+from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, remove_stale_temps, write_outputs
 from unetpp.training.step import eval_step, make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
 
@@ -96,6 +97,11 @@ def _as_tensors(subset: ProcessedSet, device: torch.device) -> tuple[torch.Tenso
     return torch.from_numpy(subset.images).to(device), torch.from_numpy(subset.masks).to(device)
 
 
+def _accumulator(device: torch.device) -> torch.Tensor:
+    """A zero loss accumulator kept on the device (no per-step sync); MPS has no float64."""
+    return torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
+
+
 def _summarise(loss_sum: torch.Tensor, n: int, counts: list[PixelCounts]) -> EpochStats:
     pooled = PixelCounts.concat(counts)
     pooled = PixelCounts(*(t.cpu() for t in (pooled.intersection, pooled.union, pooled.pred_sum, pooled.target_sum)))
@@ -114,14 +120,14 @@ def train_epoch(
 ) -> EpochStats:
     """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
     model.train()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    loss_sum = _accumulator(images.device)
     counts: list[PixelCounts] = []
     order = order.to(images.device)
     for k, start in enumerate(range(0, len(order), batch_size)):
         index = order[start : start + batch_size]
         x, y = make_batch(images, masks, index)
         loss, batch_counts = train_step(model, optimizer, x, y, precision)
-        loss_sum += loss.double() * len(index)
+        loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
         bar.update(1)
         if not bar.disable and (k % 8 == 0 or start + batch_size >= len(order)):
@@ -134,13 +140,13 @@ def validate(
 ) -> EpochStats:
     """Eval-mode loss and IoU over the validation set in split order."""
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
+    loss_sum = _accumulator(images.device)
     counts: list[PixelCounts] = []
     for start in range(0, images.shape[0], batch_size):
         index = torch.arange(start, min(start + batch_size, images.shape[0]), device=images.device)
         x, y = make_batch(images, masks, index)
         loss, batch_counts = eval_step(model, x, y, precision)
-        loss_sum += loss.double() * len(index)
+        loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
     return _summarise(loss_sum, images.shape[0], counts)
 
@@ -214,6 +220,9 @@ def train(
     best_batch_pooled = float("nan")
     wall_before = 0.0
 
+    # A kill -9 during an atomic write leaves its temp file behind; tidy those first.
+    remove_stale_temps(checkpoint_dir, (CHECKPOINT_FILE,))
+    remove_stale_temps(config.out, (MODEL_FILE, HISTORY_FILE, SUMMARY_FILE))
     resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
     if resumed is not None:
         model.load_state_dict(resumed["model"])

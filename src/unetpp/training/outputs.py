@@ -45,6 +45,17 @@ def write_outputs(
         summary_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
+def remove_stale_temps(directory: str | os.PathLike[str], names: tuple[str, ...]) -> None:
+    """Delete temp files a killed earlier run left beside `names` (atomic_path's `.<name>.tmp-*`)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return
+    for name in names:
+        for stale in folder.glob(f".{name}.tmp-*"):
+            if stale.is_file():
+                stale.unlink(missing_ok=True)
+
+
 def load_model_payload(path: str | os.PathLike[str]) -> dict[str, Any]:
     """model.pt as written by `write_outputs`, loaded safely (tensors and plain containers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
