@@ -30,7 +30,8 @@ DICE = [2 / 4, 6 / 7, 1.0, 0.0, 0.0]
 
 
 def _counts() -> PixelCounts:
-    return pixel_counts(torch.tensor(PRED).reshape(5, 1, 2, 2), torch.tensor(MASK, dtype=torch.uint8).reshape(5, 1, 2, 2))
+    pred = torch.tensor(PRED).reshape(5, 1, 2, 2)
+    return pixel_counts(pred, torch.tensor(MASK, dtype=torch.uint8).reshape(5, 1, 2, 2))
 
 
 def test_pixel_counts_by_hand() -> None:

@@ -46,7 +46,9 @@ def build_model(arch: str, **kwargs: Any) -> nn.Module:
     """Build `arch` with the reference defaults, overridden by `kwargs`.
 
     A keyword that contradicts the name (deep_supervision=True for
-    nested_unet) is refused rather than silently ignored.
+    nested_unet) is refused rather than silently ignored; an unknown keyword
+    raises the builder's own TypeError (callers rebuilding from a checkpoint
+    catch it to name the file).
     """
     if arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -57,10 +59,7 @@ def build_model(arch: str, **kwargs: Any) -> nn.Module:
                 f"architecture {arch!r} always has {key}={value}, got {key}={kwargs[key]}: "
                 f"pick the architecture name that matches instead ({', '.join(ARCHITECTURES)})"
             )
-    try:
-        return spec.builder(**{**kwargs, **spec.fixed_kwargs})
-    except TypeError as exc:
-        raise ModelError(f"cannot build {arch!r} with options {sorted(kwargs)}: {exc}") from exc
+    return spec.builder(**{**kwargs, **spec.fixed_kwargs})
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -43,7 +43,10 @@ class UNet(nn.Module):
         )
         # decoder[i] is X(i, depth - i), fed by X(i,0) and the upsampled level below.
         self.decoder = nn.ModuleList(
-            [VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i]) for i in range(self.depth)]
+            [
+                VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i])
+                for i in range(self.depth)
+            ]
         )
         self.head = nn.Conv2d(self.filters[0], num_classes, kernel_size=1)
         self.inference_output = "last"
