@@ -11,7 +11,7 @@ from torch import nn
 from unetpp.errors import UnetppError
 from unetpp.losses import supervised_loss
 from unetpp.models import ARCHITECTURES, ModelError, NestedUNet, UNet, arch_help, build_model, count_parameters
-from unetpp.models.flops import count_forward_flops, gflops_per_image
+from unetpp.models.flops import count_forward_flops, flops_table
 
 torch.set_num_threads(2)
 SMALL = (4, 8, 16, 32, 64)  # same graph, 1/64 of the work: for checks where width does not matter
@@ -211,16 +211,28 @@ def test_pruned_level_runs_only_the_nodes_its_head_needs(level: int) -> None:
 
 def test_forward_flops_at_96_match_the_published_figures() -> None:
     """PyTorch's FlopCounterMode: 2 FLOPs per multiply-add, convolutions only."""
-    ds = build_model("nested_unet_ds")
-    measured = {f"L{k}": gflops_per_image(ds, 96, f"L{k}") for k in range(1, 5)}
-    measured["unet"] = gflops_per_image(build_model("unet"), 96)
-    assert {k: round(v, 2) for k, v in measured.items()} == {
-        "L1": 1.12, "L2": 2.90, "L3": 5.71, "L4": 9.70, "unet": 3.92
+    table = flops_table(96)
+    assert {k: round(v, 2) for k, v in table.items()} == {
+        "unet": 3.92,
+        "nested_unet": 9.70,
+        "nested_unet_ds": 9.70,
+        "nested_unet_ds:mean": 9.70,
+        "nested_unet_ds:L1": 1.12,
+        "nested_unet_ds:L2": 2.90,
+        "nested_unet_ds:L3": 5.71,
+        "nested_unet_ds:L4": 9.70,
     }
-    assert round(gflops_per_image(build_model("nested_unet"), 96), 2) == 9.70
-    assert measured["L1"] < measured["L2"] < measured["L3"] < measured["L4"]
-    assert ds.training and ds.inference_output == "last"  # counted on a copy: the model is untouched
-    assert next(ds.parameters()).device.type == "cpu"
+    levels = [table[f"nested_unet_ds:L{k}"] for k in range(1, 5)]
+    assert levels == sorted(levels) and len(set(levels)) == 4
+    assert table["nested_unet_ds:L4"] == table["nested_unet"]  # L4 is the whole network
+
+
+def test_flop_count_leaves_the_model_untouched() -> None:
+    ds = _model("nested_unet_ds", filters=SMALL)
+    before = copy.deepcopy(ds.state_dict())
+    assert count_forward_flops(ds, (2, 3, 32, 32), "L1") == 2 * count_forward_flops(ds, (1, 3, 32, 32), "L1")
+    assert ds.training and ds.inference_output == "last"
+    assert all(torch.equal(before[k], v) for k, v in ds.state_dict().items())
 
 
 def test_flop_convention_is_two_per_multiply_add_of_each_convolution() -> None:

@@ -43,3 +43,21 @@ def gflops_per_image(model: nn.Module, size: int = 96, inference_output: str | N
     """Forward GFLOP (1e9, PyTorch's 2-FLOPs-per-multiply-add convention) for one size x size image."""
     in_channels = int(getattr(model, "in_channels", 3))
     return count_forward_flops(model, (1, in_channels, size, size), inference_output) / 1e9
+
+
+def flops_table(size: int = 96) -> dict[str, float]:
+    """Forward GFLOP per size x size image for every architecture and inference output."""
+    from unetpp.models.registry import ARCHITECTURES, build_model
+
+    table: dict[str, float] = {}
+    for arch in ARCHITECTURES:
+        model = build_model(arch)
+        for output in model.inference_choices:
+            key = arch if output == "last" else f"{arch}:{output}"
+            table[key] = gflops_per_image(model, size, output)
+    return table
+
+
+if __name__ == "__main__":
+    for name, gflop in flops_table().items():
+        print(f"{name:22s} {gflop:6.2f} GFLOP per 96x96 image")

@@ -52,6 +52,11 @@ class UNet(nn.Module):
         self.inference_output = "last"
         self.set_inference_output(inference_output)
 
+    @property
+    def inference_choices(self) -> tuple[str, ...]:
+        """The values `set_inference_output` accepts: only "last"."""
+        return ("last",)
+
     def set_inference_output(self, mode: str) -> None:
         """Accept only "last": lets callers treat U-Net and UNet++ alike."""
         if mode != "last":
