@@ -22,7 +22,17 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = BIN / "snakemake"
 DVC = BIN / "dvc"
 # What a copy of the project needs to run or plan the workflow.
-WORKFLOW_FILES = ("Snakefile", "workflow", "dvc.yaml", "params.yaml", "profiles", "environment.yml", ".dvcignore")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "workflow",
+    "dvc.yaml",
+    "params.yaml",
+    "profiles",
+    "environment.yml",
+    ".dvcignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+)
 # `... > LOG 2>&1` at the end of every Snakemake shell command; DVC prints to the terminal instead.
 LOG_REDIRECT = re.compile(r"\s*>\s*(?P<log>\S+)\s+2>&1\s*$")
 
@@ -54,6 +64,7 @@ def copy_workflow(dest: Path) -> Path:
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         elif source.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     return dest
 
@@ -130,13 +141,11 @@ def snakemake_plan(project: Path, *extra: str) -> tuple[list[Job], str]:
 
 
 def dvc_stages(project: Path) -> list[Job]:
-    """dvc.yaml's stages as rendered by DVC from params.yaml (`.dvc/` is created if absent)."""
+    """dvc.yaml's stages as rendered by DVC from params.yaml (project holds a copy of .dvc/)."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
-    if not (project / ".dvc").is_dir():
-        Repo.init(str(project), no_scm=True).close()
-    with Repo(str(project)) as repo:
+    with Repo(str(project), config={"core": {"no_scm": True}}) as repo:
         stages = []
         for stage in repo.index.stages:
             params = [key for dep in stage.deps if isinstance(dep, ParamsDependency) for key in (dep.params or [])]

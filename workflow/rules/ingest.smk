@@ -9,5 +9,6 @@ rule ingest:
         "logs/benchmarks/ingest.tsv"
     conda:
         CONDA_ENV
+    threads: config["data"]["workers"]
     shell:
-        "unetpp ingest --raw {input.raw} --out {output.h5} > {log} 2>&1"
+        "unetpp ingest --raw {input.raw} --workers {threads} --out {output.h5} > {log} 2>&1"

@@ -9,7 +9,8 @@ rule preprocess:
         "logs/benchmarks/preprocess.tsv"
     conda:
         CONDA_ENV
+    threads: config["preprocess"]["workers"]
     params:
         size=config["preprocess"]["size"],
     shell:
-        "unetpp preprocess --in {input.h5} --size {params.size} --out {output.h5} > {log} 2>&1"
+        "unetpp preprocess --in {input.h5} --size {params.size} --workers {threads} --out {output.h5} > {log} 2>&1"
