@@ -131,3 +131,28 @@ def test_wrong_subset_is_refused(case):
               "--out", case["dir"] / "m.json")
     assert res.exit_code == 1 and "does not match the 'train' subset" in res.output
     assert not (case["dir"] / "m.json").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_reproduces_the_training_validation_iou(tmp_path):
+    """train (1 epoch, tiny) -> predict -> evaluate gives exactly train.json's best val IoU."""
+    from helpers_inference import TINY_FILTERS, write_processed
+    from unetpp.training.loop import TrainConfig, train
+
+    h5 = tmp_path / "p.h5"
+    ids = write_processed(h5, n=10, size=32)
+    split = tmp_path / "split.json"
+    write_split(split, ids[:6], ids[6:][::-1])
+    summary = train(TrainConfig(data=h5, split=split, arch="nested_unet_ds", out=tmp_path / "m", epochs=1, lr=1e-2,
+                                batch_size=4, device="cpu", precision="fp32", num_threads=1,
+                                checkpoint_dir=tmp_path / "ck", model_kwargs={"filters": list(TINY_FILTERS)}),
+                    progress=False)
+    pred, out = tmp_path / "pred.h5", tmp_path / "metrics.json"
+    for args in (["predict", "--model", tmp_path / "m" / "model.pt", "--out", pred, "--device", "cpu",
+                  "--precision", "fp32"],
+                 ["evaluate", "--pred", pred, "--out", out]):
+        res = cli(*args, "--data", h5, "--split", split, "--subset", "val")
+        assert res.exit_code == 0, res.output
+    metrics = json.loads(out.read_text())
+    assert metrics["iou_per_image"] == pytest.approx(summary["best_val_iou"], abs=1e-12)
+    assert metrics["iou_batch_pooled"] == pytest.approx(summary["best_val_iou_batch_pooled"], abs=1e-12)

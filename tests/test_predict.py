@@ -15,7 +15,7 @@ from unetpp.cli import main
 from unetpp.commands.predict import INFERENCE_OUTPUT_CHOICES
 from unetpp.errors import UnetppError
 from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predict import run_predict
+from unetpp.inference.predict import run_predict, to_float16
 from unetpp.models import INFERENCE_OUTPUTS
 
 VAL = ["img005", "img001", "img007", "img003", "img006"]  # deliberately not sorted
@@ -160,3 +160,13 @@ def test_missing_data_file_names_it(setup, tmp_path):
 def test_loader_returns_eval_model_and_checkpoint(setup):
     model, ckpt = load_trained_model(setup["model"], "cpu")
     assert not model.training and ckpt["arch"] == "unet" and ckpt["best_epoch"] == 1
+
+
+def test_float16_storage_keeps_the_threshold():
+    p = np.array([0.5, 0.50001, 0.5002, 0.49999, 0.9999, 1e-7, 0.5005], dtype=np.float32)
+    stored = to_float16(p)
+    assert stored.dtype == np.float16
+    np.testing.assert_array_equal(stored > 0.5, p > 0.5)
+    # A plain cast would flip the two values just above 0.5 to background.
+    assert (p.astype(np.float16) > 0.5).sum() == (p > 0.5).sum() - 2
+    np.testing.assert_allclose(stored.astype(np.float32), p, atol=5e-4)

@@ -3,8 +3,11 @@
 The rows of `predictions.h5` follow the split's order for the subset (the
 order `unetpp evaluate` checks and the batch-pooled IoU depends on).
 Probabilities are stored as float16: 2 bytes a pixel is plenty for a value
-later thresholded at 0.5, and the figure's IoU is computed from the stored
-float16 values so it agrees with `unetpp evaluate` to the last digit.
+later thresholded at 0.5, provided the rounding never moves a pixel across
+the threshold (values in (0.5, 0.50024) would round down to exactly 0.5 and
+turn into background; they are stored as the next float16 above 0.5). So
+`unetpp evaluate` on the file gives exactly the IoU that training's
+validation computed in fp32, and the figure's IoU agrees with both.
 """
 
 from __future__ import annotations
@@ -58,12 +61,22 @@ def choose_figure_ids(subset_ids: Sequence[str], requested: Sequence[str] | None
     return sorted(subset_ids)[:count]
 
 
+ABOVE_HALF = np.nextafter(np.float16(0.5), np.float16(1.0))
+
+
+def to_float16(probabilities: np.ndarray) -> np.ndarray:
+    """float16 copy with `p > 0.5` unchanged for every pixel (see the module docstring)."""
+    out = probabilities.astype(np.float16)
+    out[(probabilities > 0.5) & (out <= 0.5)] = ABOVE_HALF
+    return out
+
+
 def write_predictions(path: str | os.PathLike[str], probabilities: np.ndarray, ids: Sequence[str], attrs: dict) -> None:
     """predictions.h5: `probabilities` (N,S,S) float16 and `ids` (N,) utf-8 (callers pass a temp path)."""
     import h5py
 
     with h5py.File(path, "w") as f:
-        f.create_dataset("probabilities", data=probabilities.astype(np.float16))
+        f.create_dataset("probabilities", data=to_float16(probabilities))
         f.create_dataset("ids", data=list(ids), dtype=h5py.string_dtype("utf-8"))
         for key, value in attrs.items():
             f.attrs[key] = value
@@ -100,9 +113,9 @@ def run_predict(
             f"needs: rerun `unetpp preprocess` with --size a multiple of {multiple}"
         )
 
-    probs = predict_probabilities(
+    probs = to_float16(predict_probabilities(
         model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {checkpoint['arch']}"
-    ).astype(np.float16)
+    ))
 
     arch = str(checkpoint["arch"])
     fig = None
