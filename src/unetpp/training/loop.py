@@ -116,7 +116,7 @@ def train_epoch(
     order: torch.Tensor,
     batch_size: int,
     precision: str,
-    bar: tqdm,
+    bar: tqdm | None = None,
 ) -> EpochStats:
     """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
     model.train()
@@ -129,9 +129,10 @@ def train_epoch(
         loss, batch_counts = train_step(model, optimizer, x, y, precision)
         loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
-        bar.update(1)
-        if not bar.disable and (k % 8 == 0 or start + batch_size >= len(order)):
-            bar.set_postfix(loss=f"{loss.item():.4f}")  # .item() syncs a GPU, so only every 8th step
+        if bar is not None:
+            bar.update(1)
+            if not bar.disable and (k % 8 == 0 or start + batch_size >= len(order)):
+                bar.set_postfix(loss=f"{loss.item():.4f}")  # .item() syncs a GPU, so only every 8th step
     return _summarise(loss_sum, len(order), counts)
 
 
