@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,36 @@ def test_bad_inputs_leave_no_masks(model_path, tmp_path):
         assert message in res.output, (message, res.output)
         assert "Traceback" not in res.output
         assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.real_data
+def test_real_dsb_images_of_several_sizes(model_path, tmp_path):
+    """RGBA PNGs straight from the Kaggle zip, including odd sizes, in both modes."""
+    import zipfile
+
+    from conftest import real_raw_zip
+
+    zip_path = real_raw_zip()
+    if not zip_path.is_file():
+        pytest.skip(f"real DSB2018 zip not found at {zip_path} (set UNETPP_RAW_ZIP)")
+    wanted = {(347, 260), (1272, 603), (256, 256)}  # (width, height) as Pillow reports them
+    src = tmp_path / "in"
+    src.mkdir()
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in sorted(n for n in zf.namelist() if "/images/" in n and n.endswith(".png")):
+            data = zf.read(name)
+            with Image.open(io.BytesIO(data)) as img:
+                size = img.size
+            if size in wanted:
+                (src / f"{size[0]}x{size[1]}.png").write_bytes(data)
+                wanted.discard(size)
+            if not wanted:
+                break
+    assert not wanted
+    for mode in ("resize", "pad"):
+        out = tmp_path / mode
+        res = cli("predict-images", src, "--model", model_path, "--out", out, "--mode", mode, "--device", "cpu")
+        assert res.exit_code == 0, res.output
+        for width, height in ((347, 260), (1272, 603), (256, 256)):
+            mask = read_mask(out / f"{width}x{height}_mask.png")
+            assert mask.shape == (height, width) and set(np.unique(mask)) <= {0, 255}
