@@ -386,3 +386,10 @@ def test_bf16_train_step_runs_and_learns(arch):
     losses = [float(train_step(model, optimizer, x, y, "bf16")[0]) for _ in range(4)]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_cli_help_lists_every_architecture():
+    from unetpp.commands.train import ARCH_NAMES
+    from unetpp.models import ARCHITECTURES
+
+    assert ARCH_NAMES.split(", ") == list(ARCHITECTURES)
