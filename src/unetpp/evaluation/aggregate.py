@@ -101,7 +101,10 @@ def parameter_count(arch: str, train: dict[str, Any], path: Path) -> int:
     try:
         return count_parameters(build_model(arch, **kwargs))
     except (TypeError, ValueError) as exc:
-        raise UnetppError(f"{path}: cannot rebuild {arch} from model_kwargs {kwargs} to count parameters ({exc})") from exc
+        raise UnetppError(
+            f"{path}: cannot rebuild {arch} from model_kwargs {kwargs} to count its parameters ({exc}): "
+            f"rerun `unetpp train` for {arch}"
+        ) from exc
 
 
 def collect(arch: str, models_dir: Path, results_dir: Path) -> ArchResult:

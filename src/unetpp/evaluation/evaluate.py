@@ -52,20 +52,26 @@ def read_predictions(path: str | os.PathLike[str]) -> Predictions:
     except UnetppError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise UnetppError(f"predictions file {path} cannot be read as HDF5 ({exc}): it is corrupt; {_REPREDICT}") from exc
+        raise UnetppError(
+            f"predictions file {path} cannot be read as HDF5 ({exc}): it is corrupt; {_REPREDICT}"
+        ) from exc
     if probs.ndim != 3 or not np.issubdtype(probs.dtype, np.floating):
         raise UnetppError(
             f"predictions file {path}: 'probabilities' is {probs.dtype} {probs.shape}, expected float (N, S, S); "
             f"{_REPREDICT}"
         )
     if len(ids) != probs.shape[0]:
-        raise UnetppError(f"predictions file {path}: {len(ids)} ids for {probs.shape[0]} probability maps; {_REPREDICT}")
+        raise UnetppError(
+            f"predictions file {path}: {len(ids)} ids for {probs.shape[0]} probability maps; {_REPREDICT}"
+        )
     if probs.size and not (np.isfinite(probs).all() and probs.min() >= 0.0 and probs.max() <= 1.0):
         raise UnetppError(f"predictions file {path}: probabilities outside [0, 1] or not finite; {_REPREDICT}")
     return Predictions(probs, ids)
 
 
-def check_same_ids(pred_ids: Sequence[str], subset_ids: Sequence[str], pred_path: str, split_path: str, subset: str) -> None:
+def check_same_ids(
+    pred_ids: Sequence[str], subset_ids: Sequence[str], pred_path: str, split_path: str, subset: str
+) -> None:
     """Refuse predictions whose ids or order differ from the subset's."""
     if list(pred_ids) == list(subset_ids):
         return
@@ -74,7 +80,10 @@ def check_same_ids(pred_ids: Sequence[str], subset_ids: Sequence[str], pred_path
     absent = [i for i in subset_ids if i not in pred_set]
     if not extra and not absent and len(pred_ids) == len(subset_ids):
         first = next(k for k, (a, b) in enumerate(zip(pred_ids, subset_ids)) if a != b)
-        what = f"the same ids in a different order (first difference at row {first}: {pred_ids[first]!r} vs {subset_ids[first]!r})"
+        what = (
+            f"the same ids in a different order (first difference at row {first}: "
+            f"{pred_ids[first]!r} vs {subset_ids[first]!r})"
+        )
     else:
         parts = []
         if extra:

@@ -56,7 +56,9 @@ def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[st
     try:
         model = build_model(checkpoint["arch"], **checkpoint["model_kwargs"])
     except TypeError as exc:
-        raise UnetppError(f"model file {path}: model_kwargs {checkpoint['model_kwargs']} are not valid ({exc}); {_RETRAIN}") from exc
+        raise UnetppError(
+            f"model file {path}: model_kwargs {checkpoint['model_kwargs']} are not valid ({exc}); {_RETRAIN}"
+        ) from exc
     try:
         model.load_state_dict(checkpoint["state_dict"], strict=True)
     except RuntimeError as exc:

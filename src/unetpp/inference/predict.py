@@ -113,11 +113,10 @@ def run_predict(
             f"needs: rerun `unetpp preprocess` with --size a multiple of {multiple}"
         )
 
-    probs = to_float16(predict_probabilities(
-        model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {checkpoint['arch']}"
-    ))
-
     arch = str(checkpoint["arch"])
+    probs = to_float16(predict_probabilities(
+        model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {arch}"
+    ))
     fig = None
     if figure is not None:
         rows = [data.ids.index(i) for i in shown]
