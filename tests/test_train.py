@@ -373,10 +373,9 @@ def test_shuffle_depends_only_on_seed_and_epoch():
     assert sorted(shuffled_order(50, 0, 3).tolist()) == list(range(50))
 
 
-@pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
-def test_bf16_train_step_runs_and_learns(arch):
+def test_bf16_train_step_runs_and_learns():
     torch.manual_seed(0)
-    model = build_model(arch, **TINY).to(memory_format=torch.channels_last)
+    model = build_model("nested_unet_ds", **TINY)  # the list-of-heads path; unet's single head is simpler.to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     # bf16 is emulated (slow) on CPUs without AVX-512 BF16/AMX: keep this to 16x16 and 4 steps.
