@@ -266,3 +266,27 @@ def test_help_explains_every_option():
     for option in ("--raw", "--out", "--max-unpacked-mb", "--workers"):
         assert option in text
     assert "zip-bomb" in text and "stage1_train" in text
+
+
+def test_empty_image_folder_and_zip_folder_entries(tmp_path):
+    entries = small_dataset(2)
+    image = first(entries, "images")
+    raw = write_dir(tmp_path / "raw", {k: v for k, v in entries.items() if k != image})
+    (raw / image).parent.mkdir(parents=True, exist_ok=True)  # images/ is there, but empty
+    result, out_dir = run_ingest(tmp_path, raw)
+    assert result.exit_code == 1 and f"{image.split('/')[0]}/images/ has no image" in result.output
+    assert list(out_dir.iterdir()) == []
+    # a zip made by a zip tool has folder entries; they are fine
+    with zipfile.ZipFile(tmp_path / "tool.zip", "w") as archive:
+        archive.mkdir("stage1_train")
+        for sample_id in sorted({name.split("/")[0] for name in entries}):
+            archive.mkdir(f"stage1_train/{sample_id}")
+            archive.mkdir(f"stage1_train/{sample_id}/images")
+            archive.mkdir(f"stage1_train/{sample_id}/masks")
+        for name, data in entries.items():
+            archive.writestr(f"stage1_train/{name}", data)
+    assert ingest(tmp_path / "tool.zip", tmp_path / "tool.h5", workers=1, progress=False).n_images == 2
+    empty = tmp_path / "only_folders"
+    (empty / "a" / "images").mkdir(parents=True)
+    result, _ = run_ingest(tmp_path, empty)
+    assert result.exit_code == 1 and "the folder is empty (no image files)" in result.output

@@ -74,13 +74,15 @@ def _zip_names(path: Path, max_unpacked_mb: float) -> list[str]:
             f"{path} declares {declared / 1024 ** 2:,.0f} MB of uncompressed data, above the cap of "
             f"{max_unpacked_mb:,.0f} MB (possible zip bomb); check the file, or raise --max-unpacked-mb if it is genuine."
         )
-    return [info.filename for info in infos if not info.is_dir()]
+    return [info.filename for info in infos]  # folders end in "/"
 
 
 def _dir_names(path: Path) -> list[str]:
+    """Relative names of every file and sub-folder (folders end in "/", like zip folder entries)."""
     names = []
-    for root, _, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
         rel = Path(root).relative_to(path)
+        names.extend(f"{(rel / name).as_posix()}/" for name in dirs)
         names.extend((rel / name).as_posix() for name in files)
     return names
 
@@ -105,7 +107,13 @@ def _group(where: Path, names: list[str], prefix: str) -> tuple[Sample, ...]:
     masks: dict[str, list[str]] = {}
     for name in names:
         parts = PurePosixPath(name[len(prefix):]).parts
-        if len(parts) != 3 or parts[1] not in ("images", "masks"):
+        is_dir = name.endswith("/")
+        if is_dir and (len(parts) == 1 or (len(parts) == 2 and parts[1] in ("images", "masks"))):
+            images.setdefault(parts[0], [])  # an empty image folder must still be reported
+            continue
+        if is_dir and not parts:
+            continue  # the wrapper folder itself
+        if is_dir or len(parts) != 3 or parts[1] not in ("images", "masks"):
             raise UnetppError(f"{where}: unexpected entry {name!r}; {LAYOUT_HINT}. Remove it or fix the layout.")
         sample_id, kind, _ = parts
         (images if kind == "images" else masks).setdefault(sample_id, []).append(name)
@@ -139,7 +147,7 @@ def open_raw(path: str | os.PathLike[str], max_unpacked_mb: float = DEFAULT_MAX_
     is_zip = path.is_file()
     names = _zip_names(path, max_unpacked_mb) if is_zip else _dir_names(path)
     names = sorted(name for name in names if not _is_ignored(name))
-    if not names:
+    if not any(not name.endswith("/") for name in names):
         kind = "archive" if is_zip else "folder"
         raise UnetppError(f"{path}: the {kind} is empty (no image files); {LAYOUT_HINT}.")
     samples = _group(path, names, _strip_wrapper(names))
