@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from PIL import Image
 
 from unetpp.cli import main
 from unetpp.data.ingest import ingest
+from unetpp.data.parallel import ordered_map
 from unetpp.data.synth import make_image
+from unetpp.errors import UnetppError
 
 from conftest import SYNTH_N
 
@@ -290,3 +294,17 @@ def test_empty_image_folder_and_zip_folder_entries(tmp_path):
     (empty / "a" / "images").mkdir(parents=True)
     result, _ = run_ingest(tmp_path, empty)
     assert result.exit_code == 1 and "the folder is empty (no image files)" in result.output
+
+
+def _double_or_die(x: int) -> int:
+    if x == 5:
+        os._exit(9)  # a worker killed (e.g. by the OOM killer)
+    time.sleep(0.01 * (x % 3))  # finish out of order
+    return 2 * x
+
+
+def test_ordered_map_keeps_order_and_reports_a_dead_worker():
+    assert list(ordered_map(_double_or_die, range(5), workers=2, ahead=1)) == [0, 2, 4, 6, 8]
+    assert list(ordered_map(_double_or_die, range(5), workers=1)) == [0, 2, 4, 6, 8]
+    with pytest.raises(UnetppError, match="a worker process died unexpectedly.*--workers 1"):
+        list(ordered_map(_double_or_die, range(8), workers=2))

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
+
+from unetpp.errors import UnetppError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -34,6 +37,11 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int, ah
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except BrokenProcessPool as exc:
+            raise UnetppError(
+                f"a worker process died unexpectedly ({exc}); it was probably killed for lack of memory - "
+                "rerun with --workers 1 or free some memory."
+            ) from exc
         finally:
             for future in pending:
                 future.cancel()
