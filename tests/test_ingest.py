@@ -183,6 +183,8 @@ def bad_inputs() -> list[tuple[str, str, object]]:
                                                                               .reshape(32, 32).astype(np.uint8)))),
         ("non_binary", "dir", lambda e: corrupt(e, first(e, "masks"), png(np.tile([0, 128, 255], 342)[:1024]
                                                                               .reshape(32, 32).astype(np.uint8)))),
+        ("no_masks", "zip", lambda e: {k: v for k, v in e.items() if not k.startswith(first(e, "masks").split("/")[0]
+                                                                                   + "/masks/")}),
         ("empty", "zip", lambda e: {}),
         ("empty", "dir", lambda e: {}),
         ("zip_slip", "zip", lambda e: corrupt(e, "../evil/images/evil.png", e[first(e, "images")])),
@@ -198,6 +200,7 @@ EXPECTED = {
     "no_image": r"image folder .*/images/ has no image, expected exactly one image",
     "mask_size": r"masks/.*\.png is 16x32 \(HxW\) but its image is 32x32; a mask must have the same size",
     "non_binary": r"masks/.*\.png is not a binary mask \(values 0, .*re-export it as a binary PNG",
+    "no_masks": r"/ has no masks/ folder or it is empty; every training image needs at least one mask PNG",
     "empty": r"is empty \(no image files\)",
     "zip_slip": r"entry '\.\./evil/images/evil\.png' has an absolute or '\.\.' path \(zip-slip\); refusing",
     "absolute": r"entry '/tmp/evil/images/evil\.png' has an absolute or '\.\.' path",
