@@ -78,14 +78,23 @@ def run_measured(command: list[str]) -> dict[str, float]:
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed with exit status {process.returncode}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_s": wall, "cpu_s": cpu, "peak_pss_mb": peak["pss"] / 1024, "peak_rss_mb": peak["rss"] / 1024,
-            "out": stdout.strip()}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_pss_mb": peak["pss"] / 1024,
+        "peak_rss_mb": peak["rss"] / 1024,
+        "out": stdout.strip(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--raw", type=Path, default=Path(os.environ.get("UNETPP_RAW_ZIP", REAL_ZIP)),
-                        help="raw zip or folder (default: the shared real stage1_train.zip)")
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        default=Path(os.environ.get("UNETPP_RAW_ZIP", REAL_ZIP)),
+        help="raw zip or folder (default: the shared real stage1_train.zip)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="--workers passed to both stages")
     parser.add_argument("--size", type=int, default=96, help="--size passed to preprocess")
     parser.add_argument("--repeat", type=int, default=1, help="run both stages this many times")
@@ -98,20 +107,39 @@ def main() -> None:
         interim, processed = Path(tmp) / "interim.h5", Path(tmp) / "processed.h5"
         for run in range(1, args.repeat + 1):
             load = os.getloadavg()[0]
-            ingest = run_measured([*unetpp, "ingest", "--raw", str(args.raw), "--out", str(interim),
-                                   "--workers", str(args.workers)])
-            prep = run_measured([*unetpp, "preprocess", "--in", str(interim), "--size", str(args.size),
-                                 "--out", str(processed), "--workers", str(args.workers)])
+            ingest = run_measured(
+                [*unetpp, "ingest", "--raw", str(args.raw), "--out", str(interim), "--workers", str(args.workers)]
+            )
+            prep = run_measured(
+                [
+                    *unetpp,
+                    "preprocess",
+                    "--in",
+                    str(interim),
+                    "--size",
+                    str(args.size),
+                    "--out",
+                    str(processed),
+                    "--workers",
+                    str(args.workers),
+                ]
+            )
             print(f"run {run} (1-min load average before: {load:.2f})")
             for name, result in (("ingest", ingest), ("preprocess", prep)):
-                print(f"  {name:<11} wall {result['wall_s']:6.1f} s  cpu {result['cpu_s']:6.1f} s  "
-                      f"peak PSS {result['peak_pss_mb']:7.0f} MB  peak RSS {result['peak_rss_mb']:7.0f} MB  "
-                      f"| {result['out']}")
+                print(
+                    f"  {name:<11} wall {result['wall_s']:6.1f} s  cpu {result['cpu_s']:6.1f} s  "
+                    f"peak PSS {result['peak_pss_mb']:7.0f} MB  peak RSS {result['peak_rss_mb']:7.0f} MB  "
+                    f"| {result['out']}"
+                )
             total_wall = ingest["wall_s"] + prep["wall_s"]
             peak = max(ingest["peak_pss_mb"], prep["peak_pss_mb"])
-            print(f"  {'total':<11} wall {total_wall:6.1f} s  cpu {ingest['cpu_s'] + prep['cpu_s']:6.1f} s  "
-                  f"peak PSS {peak:7.0f} MB   (target: <= 30 s, <= 2048 MB)")
-            print(f"  interim file {interim.stat().st_size / 1e6:.0f} MB, processed file {processed.stat().st_size / 1e6:.1f} MB")
+            print(
+                f"  {'total':<11} wall {total_wall:6.1f} s  cpu {ingest['cpu_s'] + prep['cpu_s']:6.1f} s  "
+                f"peak PSS {peak:7.0f} MB   (target: <= 30 s, <= 2048 MB)"
+            )
+            print(
+                f"  interim file {interim.stat().st_size / 1e6:.0f} MB, processed file {processed.stat().st_size / 1e6:.1f} MB"
+            )
 
 
 if __name__ == "__main__":

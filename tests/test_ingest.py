@@ -26,8 +26,10 @@ from conftest import SYNTH_N
 
 def png(array: np.ndarray, mode: str | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(array, mode=mode).save(buffer, format="PNG") if mode else Image.fromarray(array).save(
-        buffer, format="PNG"
+    (
+        Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+        if mode
+        else Image.fromarray(array).save(buffer, format="PNG")
     )
     return buffer.getvalue()
 
@@ -85,8 +87,9 @@ def first(entries: dict[str, bytes], kind: str) -> str:
 # ---------------------------------------------------------------- good input
 
 
-def test_zip_folder_and_wrapped_forms_give_identical_arrays(tmp_path, synthetic_raw_zip, synthetic_raw_dir,
-                                                           synthetic_interim_h5):
+def test_zip_folder_and_wrapped_forms_give_identical_arrays(
+    tmp_path, synthetic_raw_zip, synthetic_raw_dir, synthetic_interim_h5
+):
     from_zip = read_h5(synthetic_interim_h5)
     ingest(synthetic_raw_dir, tmp_path / "dir.h5", workers=1, progress=False)
     assert_same(from_zip, read_h5(tmp_path / "dir.h5"))
@@ -136,8 +139,10 @@ def test_pixel_formats_are_converted(tmp_path):
     cases = {
         "a_grey": (png(grey), np.repeat(grey[:, :, None], 3, axis=2)),
         "b_grey16": (png(ramp16), np.repeat((ramp16 >> 8).astype(np.uint8)[:, :, None], 3, axis=2)),
-        "c_greyalpha": (png(np.stack([grey, np.full_like(grey, 9)], axis=2), "LA"),
-                        np.repeat(grey[:, :, None], 3, axis=2)),
+        "c_greyalpha": (
+            png(np.stack([grey, np.full_like(grey, 9)], axis=2), "LA"),
+            np.repeat(grey[:, :, None], 3, axis=2),
+        ),
         "d_palette": (buffer.getvalue(), np.asarray(palette.convert("RGB"))),
     }
     entries = {}
@@ -176,15 +181,32 @@ def bad_inputs() -> list[tuple[str, str, object]]:
         ("truncated_image", "zip", lambda e: corrupt(e, first(e, "images"), e[first(e, "images")][:60])),
         ("truncated_image", "dir", lambda e: corrupt(e, first(e, "images"), e[first(e, "images")][:60])),
         ("corrupt_mask", "zip", lambda e: corrupt(e, first(e, "masks"), b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)),
-        ("two_images", "zip", lambda e: corrupt(e, first(e, "images").replace(".png", "_b.png"), e[first(e, "images")])),
+        (
+            "two_images",
+            "zip",
+            lambda e: corrupt(e, first(e, "images").replace(".png", "_b.png"), e[first(e, "images")]),
+        ),
         ("no_image", "dir", lambda e: {k: v for k, v in e.items() if "/images/" not in k or k != first(e, "images")}),
         ("mask_size", "zip", lambda e: corrupt(e, first(e, "masks"), png(np.full((16, 32), 255, np.uint8)))),
-        ("non_binary", "zip", lambda e: corrupt(e, first(e, "masks"), png(np.arange(1024, dtype=np.uint16)
-                                                                              .reshape(32, 32).astype(np.uint8)))),
-        ("non_binary", "dir", lambda e: corrupt(e, first(e, "masks"), png(np.tile([0, 128, 255], 342)[:1024]
-                                                                              .reshape(32, 32).astype(np.uint8)))),
-        ("no_masks", "zip", lambda e: {k: v for k, v in e.items() if not k.startswith(first(e, "masks").split("/")[0]
-                                                                                   + "/masks/")}),
+        (
+            "non_binary",
+            "zip",
+            lambda e: corrupt(
+                e, first(e, "masks"), png(np.arange(1024, dtype=np.uint16).reshape(32, 32).astype(np.uint8))
+            ),
+        ),
+        (
+            "non_binary",
+            "dir",
+            lambda e: corrupt(
+                e, first(e, "masks"), png(np.tile([0, 128, 255], 342)[:1024].reshape(32, 32).astype(np.uint8))
+            ),
+        ),
+        (
+            "no_masks",
+            "zip",
+            lambda e: {k: v for k, v in e.items() if not k.startswith(first(e, "masks").split("/")[0] + "/masks/")},
+        ),
         ("empty", "zip", lambda e: {}),
         ("empty", "dir", lambda e: {}),
         ("zip_slip", "zip", lambda e: corrupt(e, "../evil/images/evil.png", e[first(e, "images")])),

@@ -90,7 +90,9 @@ def test_missing_and_wrong_input(tmp_path, synthetic_processed_h5):
     (tmp_path / "bad.h5").write_bytes(b"garbage" * 100)
     with pytest.raises(UnetppError, match=r"bad\.h5 cannot be read as HDF5"):
         preprocess(tmp_path / "bad.h5", tmp_path / "out.h5")
-    with pytest.raises(UnetppError, match=r"has no images, masks group\(s\) of per-image arrays; it is not an ingest output"):
+    with pytest.raises(
+        UnetppError, match=r"has no images, masks group\(s\) of per-image arrays; it is not an ingest output"
+    ):
         preprocess(synthetic_processed_h5, tmp_path / "out.h5")  # a processed file has flat datasets, no groups
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.h5"]
 

@@ -85,7 +85,8 @@ def test_duplicate_ids_refused():
 def test_cli_writes_the_design_format(tmp_path, synthetic_processed_h5, synthetic_split_json):
     out = tmp_path / "split.json"
     result = CliRunner().invoke(
-        main, ["split", "--in", str(synthetic_processed_h5), "--val-fraction", "0.25", "--seed", "41", "--out", str(out)]
+        main,
+        ["split", "--in", str(synthetic_processed_h5), "--val-fraction", "0.25", "--seed", "41", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
@@ -98,7 +99,9 @@ def test_cli_writes_the_design_format(tmp_path, synthetic_processed_h5, syntheti
 def test_cli_errors_leave_no_file(tmp_path, synthetic_processed_h5):
     out = tmp_path / "out" / "split.json"
     runner = CliRunner()
-    result = runner.invoke(main, ["split", "--in", str(synthetic_processed_h5), "--val-fraction", "1.2", "--out", str(out)])
+    result = runner.invoke(
+        main, ["split", "--in", str(synthetic_processed_h5), "--val-fraction", "1.2", "--out", str(out)]
+    )
     assert result.exit_code == 1 and "Error: --val-fraction 1.2 is invalid" in result.output
     result = runner.invoke(main, ["split", "--in", str(tmp_path / "none.h5"), "--out", str(out)])
     assert result.exit_code == 1 and "none.h5 does not exist; run `unetpp preprocess`" in result.output

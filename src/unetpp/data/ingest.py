@@ -93,8 +93,13 @@ def ingest(
     try:
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
             groups = {name: h5.create_group(name) for name in ("images", "masks", "labels")}
-            for item in tqdm(ordered_map(decode, source.samples, workers), total=len(source.samples),
-                             desc="ingest", unit="image", disable=not progress):
+            for item in tqdm(
+                ordered_map(decode, source.samples, workers),
+                total=len(source.samples),
+                desc="ingest",
+                unit="image",
+                disable=not progress,
+            ):
                 groups["images"].create_dataset(item.id, data=item.image)
                 groups["masks"].create_dataset(item.id, data=(item.labels > 0).view(np.uint8))
                 groups["labels"].create_dataset(item.id, data=item.labels)

@@ -42,7 +42,9 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     if img.mode in _SIXTEEN_BIT:
         array = np.asarray(img)
         if array.min() < 0 or array.max() > 65535:
-            raise UnetppError(f"{where}: 32-bit pixel values outside 0..65535 are not supported; save it as 8- or 16-bit PNG.")
+            raise UnetppError(
+                f"{where}: 32-bit pixel values outside 0..65535 are not supported; save it as 8- or 16-bit PNG."
+            )
         array = (array.astype(np.uint16) >> 8).astype(np.uint8)
     elif img.mode in ("L", "RGB", "RGBA"):
         array = np.asarray(img)

@@ -135,8 +135,9 @@ def preprocess(
             images = dst.create_dataset("images", shape=(len(ids), size, size, 3), dtype=np.uint8)
             masks = dst.create_dataset("masks", shape=(len(ids), size, size), dtype=np.uint8)
             results = ordered_map(work, ids, workers)
-            for row, (image, mask) in enumerate(tqdm(results, total=len(ids), desc="preprocess", unit="image",
-                                                    disable=not progress)):
+            for row, (image, mask) in enumerate(
+                tqdm(results, total=len(ids), desc="preprocess", unit="image", disable=not progress)
+            ):
                 images[row] = image
                 masks[row] = mask
             dst.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8"))

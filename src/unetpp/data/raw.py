@@ -106,7 +106,7 @@ def _group(where: Path, names: list[str], prefix: str) -> tuple[Sample, ...]:
     images: dict[str, list[str]] = {}
     masks: dict[str, list[str]] = {}
     for name in names:
-        parts = PurePosixPath(name[len(prefix):]).parts
+        parts = PurePosixPath(name[len(prefix) :]).parts
         is_dir = name.endswith("/")
         if is_dir and (len(parts) == 1 or (len(parts) == 2 and parts[1] in ("images", "masks"))):
             images.setdefault(parts[0], [])  # an empty image folder must still be reported

@@ -60,9 +60,9 @@ def make_split(ids: list[str], val_fraction: float, test_fraction: float, seed: 
         "seed": seed,
         "val_fraction": val_fraction,
         "test_fraction": test_fraction,
-        "train": sorted(shuffled[n_val + n_test:]),
+        "train": sorted(shuffled[n_val + n_test :]),
         "val": sorted(shuffled[:n_val]),
-        "test": sorted(shuffled[n_val:n_val + n_test]),
+        "test": sorted(shuffled[n_val : n_val + n_test]),
     }
 
 
@@ -73,7 +73,9 @@ def read_ids(path: Path) -> list[str]:
     try:
         with h5py.File(path, "r") as h5:
             if "ids" not in h5:
-                raise UnetppError(f"{path} has no 'ids' dataset; it is not a preprocess output - rerun `unetpp preprocess`.")
+                raise UnetppError(
+                    f"{path} has no 'ids' dataset; it is not a preprocess output - rerun `unetpp preprocess`."
+                )
             return [str(i) for i in h5["ids"].asstr()[()]]
     except OSError as exc:
         raise UnetppError(f"{path} cannot be read as HDF5 ({exc}); it is corrupt - rerun `unetpp preprocess`.") from exc

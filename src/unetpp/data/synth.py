@@ -54,7 +54,11 @@ def parse_size(text: str) -> tuple[int, int]:
 def _blob(rng: np.random.Generator, center: tuple[float, float], radii: tuple[float, float], shape: tuple[int, int]):
     """Pixel coordinates of an irregular, rotated ellipse-like blob."""
     angles = np.linspace(0, 2 * np.pi, 32, endpoint=False)
-    wobble = 1 + 0.12 * np.sin(2 * angles + rng.uniform(0, 2 * np.pi)) + 0.06 * np.sin(3 * angles + rng.uniform(0, 2 * np.pi))
+    wobble = (
+        1
+        + 0.12 * np.sin(2 * angles + rng.uniform(0, 2 * np.pi))
+        + 0.06 * np.sin(3 * angles + rng.uniform(0, 2 * np.pi))
+    )
     theta = rng.uniform(0, np.pi)
     y, x = radii[0] * wobble * np.sin(angles), radii[1] * wobble * np.cos(angles)
     rows = center[0] + y * np.cos(theta) - x * np.sin(theta)
