@@ -1,0 +1,193 @@
+"""Both tools rerun exactly what a params.yaml edit affects, and share one record.
+
+One small project (16 synthetic images preprocessed to 32x32, 1 epoch per arch,
+CPU) is built once per module with `snakemake`; its onsuccess hook runs
+`dvc commit -f`, so dvc.lock matches what Snakemake built. The plans after an
+edit are read without running anything: `snakemake -n` lists every job to run,
+`dvc status` lists the stages whose own deps changed (DVC finds the downstream
+ones only while running), so the test also checks that DVC's changed stages plus
+everything downstream of them in dvc.yaml equal Snakemake's plan.
+The last test trains twice more (1 epoch) on a second git branch with another
+train.lr and checks that `dvc metrics diff` shows the IoU change.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workflow_helpers import BIN, DVC, SNAKEMAKE, Job, copy_workflow, dvc_stages, run, snakemake_plan
+
+pytestmark = pytest.mark.slow
+
+STAGE_COMMANDS = ("synth", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+GIT = shutil.which("git")
+TINY = {
+    "preprocess": {"size": 32, "workers": 1},
+    "data": {"workers": 1},
+    "split": {"val_fraction": 0.25},
+    "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1, "device": "cpu", "precision": "fp32"},
+    "predict": {"batch_size": 4, "device": "cpu", "precision": "fp32"},
+    "evaluate": {"batch_size": 4},
+}
+
+
+# What the project's .gitignore must hold for this layout (DVC adds its cached outputs itself).
+GITIGNORE = ".snakemake/\n/logs/\n/data/raw/\n/.checkpoints/\n"
+
+
+def missing_stage_commands() -> list[str]:
+    return [name for name in STAGE_COMMANDS if importlib.util.find_spec(f"unetpp.commands.{name}") is None]
+
+
+def git(project: Path, *args: str) -> str:
+    assert GIT is not None
+    identity = ["-c", "user.name=workflow test", "-c", "user.email=workflow-test@example.invalid"]
+    return run([GIT, *identity, *args], cwd=project).stdout
+
+
+def read_params(project: Path) -> dict[str, Any]:
+    return yaml.safe_load((project / "params.yaml").read_text())
+
+
+def write_params(project: Path, params: dict[str, Any]) -> None:
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def snakemake_job_names(project: Path) -> set[str]:
+    """Snakemake's plan as DVC stage names (`train@unet`), rule `all` left out."""
+    jobs, _ = snakemake_plan(project)
+    return {f"{job.name}@{job.wildcards['arch']}" if "arch" in job.wildcards else job.name for job in jobs}
+
+
+def dvc_changed(project: Path) -> set[str]:
+    """The stages `dvc status` reports as changed."""
+    result = run([DVC, "status", "--json"], cwd=project)
+    return set(json.loads(result.stdout or "{}"))
+
+
+def downstream(stages: list[Job], changed: set[str]) -> set[str]:
+    """`changed` plus every stage that reads, directly or not, an output of one of them."""
+    result = set(changed)
+    grew = True
+    while grew:
+        produced = {path for stage in stages if stage.name in result for path in stage.outputs}
+        new = {stage.name for stage in stages if stage.inputs & produced} - result
+        result |= new
+        grew = bool(new)
+    return result
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A git + DVC project built once with `snakemake`, everything committed on `main`."""
+    missing = missing_stage_commands()
+    if missing:
+        pytest.skip(f"stage command(s) not written yet: {', '.join('unetpp ' + m for m in missing)}")
+    if GIT is None:
+        pytest.skip("git is not installed")
+    project = copy_workflow(tmp_path_factory.mktemp("workflow") / "project")
+    params = read_params(project)
+    for section, values in TINY.items():
+        params[section].update(values)
+    write_params(project, params)
+    (project / ".gitignore").write_text(GITIGNORE)
+    git(project, "init", "-q", "-b", "main")
+    raw = project / params["data"]["raw"]
+    raw.parent.mkdir(parents=True)
+    run([BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw],
+        cwd=project)
+    run([SNAKEMAKE, "--cores", "2"], cwd=project)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "full run")
+    yield project
+
+
+def test_after_a_run_both_tools_have_nothing_to_do(project: Path) -> None:
+    assert snakemake_job_names(project) == set()
+    assert dvc_changed(project) == set()
+    log = (project / "logs/dvc_commit.log").read_text()
+    assert "dvc commit -f" in log and ": done" in log
+    # Big files are in the DVC cache and ignored by git; small results are committed.
+    tracked = set(git(project, "ls-files").split())
+    assert "results/metrics.json" in tracked and "models/unet/history.csv" in tracked
+    assert "models/unet/model.pt" not in tracked and "data/processed/dsb2018_32.h5" not in tracked
+
+
+def expected_plans(first: str | None, archs: list[str]) -> tuple[set[str], set[str]]:
+    """(Snakemake's plan, DVC's changed stages) when `first` is the first stage an edit affects."""
+    if first is None:
+        return set(), set()
+    per_arch = {f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs}
+    if first == "train":
+        return per_arch | {"aggregate"}, {f"train@{arch}" for arch in archs}
+    return per_arch | {"aggregate", first}, {first}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "first"),
+    [
+        ("train", "lr", 0.001, "train"),
+        ("split", "seed", 7, "split"),
+        ("notes", "comment", "a key that no stage reads", None),
+    ],
+    ids=["train.lr", "split.seed", "unused key"],
+)
+def test_an_edit_reruns_exactly_what_it_affects(
+    project: Path, section: str, key: str, value: Any, first: str | None
+) -> None:
+    original = (project / "params.yaml").read_text()
+    params = read_params(project)
+    params.setdefault(section, {})[key] = value
+    write_params(project, params)
+    try:
+        planned, changed = snakemake_job_names(project), dvc_changed(project)
+        assert (planned, changed) == expected_plans(first, params["archs"])
+        assert downstream(dvc_stages(project), changed) == planned
+        assert not planned & {"ingest", "preprocess"}
+    finally:
+        (project / "params.yaml").write_text(original)
+    assert snakemake_job_names(project) == set()
+    assert dvc_changed(project) == set()
+
+
+def iou_changes(diff: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """{"unet.iou_per_image": (old, new), ...} from `dvc metrics diff --json`."""
+    changes = {}
+    for metrics in diff.values():
+        for name, values in metrics.items():
+            if ".iou_" in name:
+                changes[name] = (values["old"], values["new"])
+    return changes
+
+
+def test_metrics_diff_between_branches(project: Path) -> None:
+    git(project, "checkout", "-q", "-b", "higher-lr")
+    params = read_params(project)
+    params["train"]["lr"] = 0.01
+    write_params(project, params)
+    run([SNAKEMAKE, "--cores", "2"], cwd=project)
+    # The onsuccess hook brought dvc.lock up to date: nothing stale for either tool.
+    assert dvc_changed(project) == set()
+    assert snakemake_job_names(project) == set()
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "train.lr 0.01")
+
+    diff = json.loads(run([DVC, "metrics", "diff", "main", "higher-lr", "--all", "--json"], cwd=project).stdout)
+    changes = iou_changes(diff)
+    for arch in params["archs"]:
+        old, new = changes[f"{arch}.iou_per_image"]
+        assert 0.0 <= old <= 1.0 and 0.0 <= new <= 1.0
+    changed = {name for name, (old, new) in changes.items() if old != new}
+    assert changed, changes
+    # The plain table lists what changed, with the difference.
+    text = run([DVC, "metrics", "diff", "main", "higher-lr"], cwd=project).stdout
+    assert "results/metrics.json" in text and "Change" in text
+    assert all(name in text for name in changed), text
