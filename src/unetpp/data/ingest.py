@@ -4,6 +4,11 @@ Decoding ~30k mask PNGs is the whole cost, so images are decoded in a small
 process pool, each worker reading members from its own open zip handle, and the
 results are written to the HDF5 in sorted-id order as they arrive. At most a
 few images are in flight at once, so memory stays flat whatever the dataset size.
+
+Datasets are stored uncompressed: on a fifth of the real set, lzf cut the file
+from 146 to 52 MB but took 12x the CPU to write (2.1 s vs 0.18 s) and 9x to read
+back (1.0 s vs 0.11 s); gzip level 1 was slower still. The interim file is a
+623 MB cache that DVC does not need to keep small, so speed wins.
 """
 
 from __future__ import annotations
