@@ -15,7 +15,7 @@ ARCH_NAMES = "unet, nested_unet, nested_unet_ds"  # kept literal so --help does 
 @click.option("--split", "split_path", type=click.Path(path_type=Path), required=True,
               help="split.json written by `unetpp split`; trains on 'train', selects the best epoch on 'val'.")
 @click.option("--arch", required=True, help=f"Architecture to train: one of {ARCH_NAMES}.")
-@click.option("--epochs", type=int, default=100, show_default=True, help="Maximum number of epochs.")
+@click.option("--epochs", type=int, default=200, show_default=True, help="Maximum number of epochs (the reference protocol: 200, with early stopping).")
 @click.option("--patience", type=int, default=20, show_default=True,
               help="Stop after this many epochs without a better val IoU (per image).")
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Adam learning rate.")

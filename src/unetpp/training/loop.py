@@ -56,7 +56,7 @@ class TrainConfig:
     split: Path
     arch: str
     out: Path
-    epochs: int = 100
+    epochs: int = 200
     patience: int = 20
     lr: float = 3e-4
     batch_size: int = 16
