@@ -12,6 +12,11 @@ Two ways to fit an arbitrary image to a network that needs sides divisible by 16
   predict at native resolution, crop back. Right for images already at the
   training scale (e.g. 96 px crops); slower and heavier for big images, and
   out of the training distribution for native-size DSB images.
+
+Measured with `benchmarks/compare_predict_modes.py` (a small U-Net trained 15
+epochs, val IoU 0.80 at 96 px; the 134 val images at native size): resize
+0.79 mean IoU, pad 0.61. Resize is capped by the 96 px round trip itself
+(the ground truth shrunk to 96 px and back scores 0.88 against the original).
 """
 
 from __future__ import annotations
