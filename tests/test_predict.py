@@ -140,6 +140,8 @@ def test_bad_inputs_give_clear_errors_and_no_output(setup, tmp_path):
         (["--model", mismatched], "do not fit architecture 'nested_unet'"),
         (["--model", setup["model"], "--figure-ids", "img000"], "not in the 'val' subset"),
         (["--model", setup["model"], "--batch-size", "0"], "--batch-size"),
+        (["--model", setup["model"], "--figure-count", "0"], "--figure-count must be at least 1"),
+        (["--model", setup["model"], "--subset", "test"], "has no 'test' ids"),
         (["--model", setup["model"], "--device", "cuda:7"], "--device cuda:7"),
     ]
     for extra, message in cases:

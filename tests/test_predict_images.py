@@ -85,6 +85,14 @@ def test_tif_and_the_same_stem_clash(model_path, tmp_path):
     assert res.exit_code == 1 and "would both write" in res.output and not (tmp_path / "o2").exists()
 
 
+def test_rerun_into_the_input_folder_skips_its_own_masks(model_path, tmp_path):
+    Image.fromarray(rgb(20, 30)).save(tmp_path / "cell.png")
+    for _ in range(2):
+        res = run_predict_images(model_path, [tmp_path], tmp_path, size=32, device="cpu", progress=False)
+        assert [p.name for p in res.written] == ["cell_mask.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cell.png", "cell_mask.png"]
+
+
 def test_pad_mode_matches_the_network_on_a_fitting_image(model_path, tmp_path):
     image = rgb(32, 48, seed=1)
     Image.fromarray(image).save(tmp_path / "fit.png")
@@ -141,6 +149,9 @@ def test_bad_inputs_leave_no_masks(model_path, tmp_path):
         assert message in res.output, (message, res.output)
         assert "Traceback" not in res.output
         assert not out.exists() or list(out.iterdir()) == []
+    out.write_text("a file where the mask folder should be")
+    res = cli("predict-images", good, "--model", model_path, "--out", out, "--device", "cpu")
+    assert res.exit_code == 1 and f"--out {out} is a file" in res.output
 
 
 @pytest.mark.real_data

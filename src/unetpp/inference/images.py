@@ -20,13 +20,23 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 MASK_SUFFIX = "_mask.png"
 
 
-def collect_inputs(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files as given, folders expanded to their PNG/TIF/JPG files (sorted, not recursive)."""
+def collect_inputs(inputs: Iterable[str | os.PathLike[str]], out_dir: Path | None = None) -> list[Path]:
+    """Files as given, folders expanded to their PNG/TIF/JPG files (sorted, not recursive).
+
+    In a folder that is also `out_dir`, earlier `*_mask.png` outputs are not
+    taken as inputs, so a rerun does not segment its own masks.
+    """
     found: list[Path] = []
+    out_resolved = out_dir.resolve() if out_dir is not None else None
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            skip_masks = path.resolve() == out_resolved
+            files = sorted(
+                p for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                and not (skip_masks and p.name.endswith(MASK_SUFFIX))
+            )
             if not files:
                 raise UnetppError(
                     f"input folder {path} holds no {'/'.join(s.lstrip('.') for s in IMAGE_SUFFIXES)} images: "

@@ -114,7 +114,7 @@ def run_predict_images(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UnetppError(f"--out {out} is a file, not a folder: give a folder for the masks")
-    files = collect_inputs(inputs)
+    files = collect_inputs(inputs, out)
     targets = plan_outputs(files, out)
     torch_device, used_precision = resolve_runtime(device, precision)
     model, checkpoint = load_trained_model(model_path, torch_device, inference_output)
