@@ -55,18 +55,24 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(args.n_images, args.size, args.size, 3), dtype=np.uint8)
     natives = [tuple(int(v) for v in s.split("x")) for s in args.native.split(",") if s]
-    print(f"device {device}, precision {precision}, torch threads {torch.get_num_threads()}, "
-          f"torch {torch.__version__}; median of {args.repeats} runs after a warm-up")
+    print(
+        f"device {device}, precision {precision}, torch threads {torch.get_num_threads()}, "
+        f"torch {torch.__version__}; median of {args.repeats} runs after a warm-up"
+    )
     header = f"{'arch':<16} {'predict s/img':>14}" + "".join(
-        f" {f'{h}x{w} {m} s':>18}" for h, w in natives for m in ("resize", "pad"))
+        f" {f'{h}x{w} {m} s':>18}" for h, w in natives for m in ("resize", "pad")
+    )
     print(header)
     for arch in args.archs:
         torch.manual_seed(0)
         model = build_model(arch).eval().to(device, memory_format=torch.channels_last)
-        per_image = timed(
-            lambda: predict_probabilities(model, images, device, precision, args.batch_size, progress=False),
-            args.repeats,
-        ) / args.n_images
+        per_image = (
+            timed(
+                lambda: predict_probabilities(model, images, device, precision, args.batch_size, progress=False),
+                args.repeats,
+            )
+            / args.n_images
+        )
         cells = [f"{arch:<16} {per_image:>14.4f}"]
         for h, w in natives:
             native = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)

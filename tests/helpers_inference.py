@@ -40,8 +40,11 @@ def write_processed(path: Path, n: int = 8, size: int = 32, seed: int = 0) -> li
 
 
 def write_split(path: Path, train: list[str], val: list[str], test: list[str] | None = None) -> None:
-    path.write_text(json.dumps({"seed": 0, "val_fraction": 0.5, "test_fraction": 0.0, "train": train, "val": val,
-                                "test": test or []}))
+    path.write_text(
+        json.dumps(
+            {"seed": 0, "val_fraction": 0.5, "test_fraction": 0.0, "train": train, "val": val, "test": test or []}
+        )
+    )
 
 
 def disc_image(height: int, width: int, seed: int = 0) -> np.ndarray:

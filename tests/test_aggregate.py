@@ -25,15 +25,30 @@ def write_arch(root: Path, arch: str, k: int, epochs: int = 3) -> None:
         writer.writerow(["epoch", "train_loss", "train_iou", "val_loss", "val_iou", "lr", "seconds"])
         for e in range(1, epochs + 1):
             writer.writerow([e, 1.0 / e, 0.5 + 0.1 * e, 1.1 / e, 0.45 + 0.1 * e + 0.01 * k, 3e-4, 2.5])
-    train = {"arch": arch, "best_epoch": epochs, "best_val_iou": 0.45 + 0.1 * epochs + 0.01 * k,
-             "epochs_run": epochs, "wall_seconds": 100.0 * (k + 1), "device": "cpu", "precision": "fp32",
-             "torch_version": "2.13.0", "settings": {"arch": arch, "model_kwargs": {"filters": list(TINY_FILTERS)}}}
+    train = {
+        "arch": arch,
+        "best_epoch": epochs,
+        "best_val_iou": 0.45 + 0.1 * epochs + 0.01 * k,
+        "epochs_run": epochs,
+        "wall_seconds": 100.0 * (k + 1),
+        "device": "cpu",
+        "precision": "fp32",
+        "torch_version": "2.13.0",
+        "settings": {"arch": arch, "model_kwargs": {"filters": list(TINY_FILTERS)}},
+    }
     (model_dir / "train.json").write_text(json.dumps(train))
     result_dir = root / "results" / arch
     result_dir.mkdir(parents=True)
-    metrics = {"n_images": 134, "iou_per_image": 0.80 + 0.01 * k, "iou_pooled": 0.82 + 0.01 * k,
-               "iou_batch_pooled": 0.83 + 0.01 * k, "dice_per_image": 0.88 + 0.01 * k, "dice_pooled": 0.9,
-               "dice_batch_pooled": 0.91, "batch_size": 16}
+    metrics = {
+        "n_images": 134,
+        "iou_per_image": 0.80 + 0.01 * k,
+        "iou_pooled": 0.82 + 0.01 * k,
+        "iou_batch_pooled": 0.83 + 0.01 * k,
+        "dice_per_image": 0.88 + 0.01 * k,
+        "dice_pooled": 0.9,
+        "dice_batch_pooled": 0.91,
+        "batch_size": 16,
+    }
     (result_dir / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -106,10 +121,14 @@ def test_parameters_from_train_json_when_present(project):
         (lambda r: (r / "results/nested_unet_ds/metrics.json").unlink(), "unetpp evaluate` for nested_unet_ds"),
         (lambda r: (r / "results/unet/metrics.json").write_text("{not json"), "is not valid JSON"),
         (lambda r: (r / "results/unet/metrics.json").write_text('{"n_images": 3}'), "lacks the key(s) iou_per_image"),
-        (lambda r: (r / "models/unet/history.csv").write_text("epoch,train_loss\n1,0.5\n"),
-         "lacks the key(s) train_iou, val_loss, val_iou"),
-        (lambda r: (r / "models/unet/train.json").write_text(
-            (r / "models/nested_unet/train.json").read_text()), "written for arch 'nested_unet', not 'unet'"),
+        (
+            lambda r: (r / "models/unet/history.csv").write_text("epoch,train_loss\n1,0.5\n"),
+            "lacks the key(s) train_iou, val_loss, val_iou",
+        ),
+        (
+            lambda r: (r / "models/unet/train.json").write_text((r / "models/nested_unet/train.json").read_text()),
+            "written for arch 'nested_unet', not 'unet'",
+        ),
     ],
 )
 def test_bad_inputs_give_clear_errors_and_no_output(project, damage, message):

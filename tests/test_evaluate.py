@@ -65,8 +65,23 @@ def case(tmp_path):
 
 def test_hand_computed_scores(case):
     out, per_image = case["dir"] / "r" / "metrics.json", case["dir"] / "r" / "per_image.csv"
-    res = cli("evaluate", "--pred", case["pred"], "--data", case["h5"], "--split", case["split"], "--subset", "val",
-              "--out", out, "--per-image", per_image, "--batch-size", "2")
+    res = cli(
+        "evaluate",
+        "--pred",
+        case["pred"],
+        "--data",
+        case["h5"],
+        "--split",
+        case["split"],
+        "--subset",
+        "val",
+        "--out",
+        out,
+        "--per-image",
+        per_image,
+        "--batch-size",
+        "2",
+    )
     assert res.exit_code == 0, res.output
     m = json.loads(out.read_text())
     assert m["n_images"] == 4 and m["batch_size"] == 2
@@ -88,8 +103,10 @@ def test_hand_computed_scores(case):
 
 def test_default_batch_of_16_equals_pooled_for_a_small_set(case):
     out = case["dir"] / "m.json"
-    assert cli("evaluate", "--pred", case["pred"], "--data", case["h5"], "--split", case["split"],
-               "--out", out).exit_code == 0
+    assert (
+        cli("evaluate", "--pred", case["pred"], "--data", case["h5"], "--split", case["split"], "--out", out).exit_code
+        == 0
+    )
     m = json.loads(out.read_text())
     assert m["iou_batch_pooled"] == pytest.approx(m["iou_pooled"]) and m["batch_size"] == 16
     assert sorted(p.name for p in case["dir"].iterdir()) == ["m.json", "p.h5", "pred.h5", "split.json"]
@@ -119,16 +136,38 @@ def test_bad_predictions_give_clear_errors_and_no_output(case):
     ]
     out, per_image = d / "r" / "metrics.json", d / "r" / "per_image.csv"
     for pred, message in cases:
-        res = cli("evaluate", "--pred", pred, "--data", case["h5"], "--split", case["split"], "--out", out,
-                  "--per-image", per_image)
+        res = cli(
+            "evaluate",
+            "--pred",
+            pred,
+            "--data",
+            case["h5"],
+            "--split",
+            case["split"],
+            "--out",
+            out,
+            "--per-image",
+            per_image,
+        )
         assert res.exit_code == 1, (pred, res.output)
         assert message in res.output and str(pred) in res.output, (message, res.output)
         assert not (d / "r").exists() or list((d / "r").iterdir()) == []
 
 
 def test_wrong_subset_is_refused(case):
-    res = cli("evaluate", "--pred", case["pred"], "--data", case["h5"], "--split", case["split"], "--subset", "train",
-              "--out", case["dir"] / "m.json")
+    res = cli(
+        "evaluate",
+        "--pred",
+        case["pred"],
+        "--data",
+        case["h5"],
+        "--split",
+        case["split"],
+        "--subset",
+        "train",
+        "--out",
+        case["dir"] / "m.json",
+    )
     assert res.exit_code == 1 and "does not match the 'train' subset" in res.output
     assert not (case["dir"] / "m.json").exists()
 
@@ -143,14 +182,28 @@ def test_evaluate_reproduces_the_training_validation_iou(tmp_path):
     ids = write_processed(h5, n=10, size=32)
     split = tmp_path / "split.json"
     write_split(split, ids[:6], ids[6:][::-1])
-    summary = train(TrainConfig(data=h5, split=split, arch="nested_unet_ds", out=tmp_path / "m", epochs=1, lr=1e-2,
-                                batch_size=4, device="cpu", precision="fp32", num_threads=1,
-                                checkpoint_dir=tmp_path / "ck", model_kwargs={"filters": list(TINY_FILTERS)}),
-                    progress=False)
+    summary = train(
+        TrainConfig(
+            data=h5,
+            split=split,
+            arch="nested_unet_ds",
+            out=tmp_path / "m",
+            epochs=1,
+            lr=1e-2,
+            batch_size=4,
+            device="cpu",
+            precision="fp32",
+            num_threads=1,
+            checkpoint_dir=tmp_path / "ck",
+            model_kwargs={"filters": list(TINY_FILTERS)},
+        ),
+        progress=False,
+    )
     pred, out = tmp_path / "pred.h5", tmp_path / "metrics.json"
-    for args in (["predict", "--model", tmp_path / "m" / "model.pt", "--out", pred, "--device", "cpu",
-                  "--precision", "fp32"],
-                 ["evaluate", "--pred", pred, "--out", out]):
+    for args in (
+        ["predict", "--model", tmp_path / "m" / "model.pt", "--out", pred, "--device", "cpu", "--precision", "fp32"],
+        ["evaluate", "--pred", pred, "--out", out],
+    ):
         res = cli(*args, "--data", h5, "--split", split, "--subset", "val")
         assert res.exit_code == 0, res.output
     metrics = json.loads(out.read_text())

@@ -47,9 +47,27 @@ def test_choices_match_models():
 
 def test_predict_writes_probabilities_ids_and_figure(setup):
     out, fig = setup["dir"] / "res" / "predictions.h5", setup["dir"] / "res" / "samples.png"
-    result = cli("predict", "--model", setup["model"], "--data", setup["h5"], "--split", setup["split"],
-                 "--subset", "val", "--out", out, "--figure", fig, "--device", "cpu", "--precision", "fp32",
-                 "--batch-size", "2")
+    result = cli(
+        "predict",
+        "--model",
+        setup["model"],
+        "--data",
+        setup["h5"],
+        "--split",
+        setup["split"],
+        "--subset",
+        "val",
+        "--out",
+        out,
+        "--figure",
+        fig,
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+        "--batch-size",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     with h5py.File(out) as f:
         probs = f["probabilities"][()]
@@ -75,20 +93,47 @@ def test_batch_size_does_not_change_result(setup):
     outs = []
     for bs in (1, 5):
         out = setup["dir"] / f"bs{bs}.h5"
-        run_predict(setup["model"], setup["h5"], setup["split"], "val", out, device="cpu", precision="fp32",
-                    batch_size=bs, progress=False)
+        run_predict(
+            setup["model"],
+            setup["h5"],
+            setup["split"],
+            "val",
+            out,
+            device="cpu",
+            precision="fp32",
+            batch_size=bs,
+            progress=False,
+        )
         with h5py.File(out) as f:
             outs.append(f["probabilities"][()].astype(np.float32))
     np.testing.assert_allclose(outs[0], outs[1], atol=2e-3)
 
 
 def test_figure_ids_and_default_choice(setup):
-    res = run_predict(setup["model"], setup["h5"], setup["split"], "val", setup["dir"] / "a.h5",
-                      figure=setup["dir"] / "a.png", device="cpu", precision="fp32", progress=False)
+    res = run_predict(
+        setup["model"],
+        setup["h5"],
+        setup["split"],
+        "val",
+        setup["dir"] / "a.h5",
+        figure=setup["dir"] / "a.png",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     assert res.figure_ids == ["img001", "img003", "img005", "img006"]  # first 4 of the subset, sorted
-    res = run_predict(setup["model"], setup["h5"], setup["split"], "val", setup["dir"] / "b.h5",
-                      figure=setup["dir"] / "b.png", figure_ids=["img007", "img001"], device="cpu",
-                      precision="fp32", progress=False)
+    res = run_predict(
+        setup["model"],
+        setup["h5"],
+        setup["split"],
+        "val",
+        setup["dir"] / "b.h5",
+        figure=setup["dir"] / "b.png",
+        figure_ids=["img007", "img001"],
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     assert res.figure_ids == ["img007", "img001"]
 
 
@@ -98,8 +143,23 @@ def test_deep_supervision_outputs(setup):
     results = {}
     for mode in ("last", "mean", "L1"):
         out = setup["dir"] / f"ds_{mode}.h5"
-        res = cli("predict", "--model", model_path, "--data", setup["h5"], "--split", setup["split"], "--out", out,
-                  "--device", "cpu", "--precision", "fp32", "--inference-output", mode)
+        res = cli(
+            "predict",
+            "--model",
+            model_path,
+            "--data",
+            setup["h5"],
+            "--split",
+            setup["split"],
+            "--out",
+            out,
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--inference-output",
+            mode,
+        )
         assert res.exit_code == 0, res.output
         with h5py.File(out) as f:
             results[mode] = f["probabilities"][()].astype(np.float32)
@@ -113,8 +173,23 @@ def test_inference_output_needs_deep_supervision(setup, arch):
     model_path = setup["dir"] / f"{arch}.pt"
     write_model(model_path, arch)
     out = setup["dir"] / "res" / "p.h5"
-    res = cli("predict", "--model", model_path, "--data", setup["h5"], "--split", setup["split"], "--out", out,
-              "--figure", setup["dir"] / "res" / "f.png", "--device", "cpu", "--inference-output", "L2")
+    res = cli(
+        "predict",
+        "--model",
+        model_path,
+        "--data",
+        setup["h5"],
+        "--split",
+        setup["split"],
+        "--out",
+        out,
+        "--figure",
+        setup["dir"] / "res" / "f.png",
+        "--device",
+        "cpu",
+        "--inference-output",
+        "L2",
+    )
     assert res.exit_code == 1
     assert "--inference-output L2" in res.output and str(model_path) in res.output and "last" in res.output
     assert not (setup["dir"] / "res").exists() or only_inputs(setup["dir"] / "res") == []
@@ -123,8 +198,19 @@ def test_inference_output_needs_deep_supervision(setup, arch):
 def test_bad_inputs_give_clear_errors_and_no_output(setup, tmp_path):
     out = tmp_path / "res" / "p.h5"
     fig = tmp_path / "res" / "f.png"
-    base = ["predict", "--data", setup["h5"], "--split", setup["split"], "--out", out, "--figure", fig,
-            "--device", "cpu"]
+    base = [
+        "predict",
+        "--data",
+        setup["h5"],
+        "--split",
+        setup["split"],
+        "--out",
+        out,
+        "--figure",
+        fig,
+        "--device",
+        "cpu",
+    ]
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a torch file at all")
     wrong_keys = tmp_path / "wrong.pt"

@@ -52,12 +52,31 @@ def test_odd_size_and_every_layout(model_path, tmp_path):
     (src / "notes.txt").write_text("not an image, ignored when reading a folder")
 
     out = tmp_path / "masks"
-    res = cli("predict-images", src, "--model", model_path, "--out", out, "--size", "32", "--device", "cpu",
-              "--precision", "fp32")
+    res = cli(
+        "predict-images",
+        src,
+        "--model",
+        model_path,
+        "--out",
+        out,
+        "--size",
+        "32",
+        "--device",
+        "cpu",
+        "--precision",
+        "fp32",
+    )
     assert res.exit_code == 0, res.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["grey16_mask.png", "grey16t_mask.png", "grey_alpha_mask.png", "grey_mask.png",
-                     "photo_mask.png", "rgb_mask.png", "rgba_mask.png"]
+    assert names == [
+        "grey16_mask.png",
+        "grey16t_mask.png",
+        "grey_alpha_mask.png",
+        "grey_mask.png",
+        "photo_mask.png",
+        "rgb_mask.png",
+        "rgba_mask.png",
+    ]
     masks = {p.name: read_mask(p) for p in out.iterdir()}
     for name, mask in masks.items():
         assert mask.shape == (37, 51) and mask.dtype == np.uint8, name
@@ -76,12 +95,22 @@ def test_tif_and_the_same_stem_clash(model_path, tmp_path):
     Image.fromarray(grey.astype(np.uint16) * 256).save(src / "a.tif")
     Image.fromarray(grey).save(src / "b.png")
     out = tmp_path / "out"
-    run_predict_images(model_path, [src / "a.tif", src / "b.png"], out, size=32, device="cpu", precision="fp32",
-                       progress=False)
+    run_predict_images(
+        model_path, [src / "a.tif", src / "b.png"], out, size=32, device="cpu", precision="fp32", progress=False
+    )
     np.testing.assert_array_equal(read_mask(out / "a_mask.png"), read_mask(out / "b_mask.png"))
     Image.fromarray(grey).save(src / "a.png")
-    res = cli("predict-images", src / "a.tif", src / "a.png", "--model", model_path, "--out", tmp_path / "o2",
-              "--device", "cpu")
+    res = cli(
+        "predict-images",
+        src / "a.tif",
+        src / "a.png",
+        "--model",
+        model_path,
+        "--out",
+        tmp_path / "o2",
+        "--device",
+        "cpu",
+    )
     assert res.exit_code == 1 and "would both write" in res.output and not (tmp_path / "o2").exists()
 
 
@@ -97,8 +126,15 @@ def test_pad_mode_matches_the_network_on_a_fitting_image(model_path, tmp_path):
     image = rgb(32, 48, seed=1)
     Image.fromarray(image).save(tmp_path / "fit.png")
     Image.fromarray(rgb(37, 51, seed=2)).save(tmp_path / "odd.png")
-    run_predict_images(model_path, [tmp_path / "fit.png", tmp_path / "odd.png"], tmp_path / "out", mode="pad",
-                       device="cpu", precision="fp32", progress=False)
+    run_predict_images(
+        model_path,
+        [tmp_path / "fit.png", tmp_path / "odd.png"],
+        tmp_path / "out",
+        mode="pad",
+        device="cpu",
+        precision="fp32",
+        progress=False,
+    )
     from unetpp.inference.loading import load_trained_model
 
     model, _ = load_trained_model(model_path, "cpu")

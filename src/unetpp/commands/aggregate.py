@@ -8,15 +8,35 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--arch", "archs", multiple=True, required=True,
-              help="An architecture to include (repeat: --arch unet --arch nested_unet --arch nested_unet_ds); "
-                   "rows and curves follow this order.")
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-              show_default=True, help="Folder holding <arch>/history.csv and <arch>/train.json from `unetpp train`.")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder holding <arch>/metrics.json from `unetpp evaluate`.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for metrics.json, summary.md and curves.png (written together, atomically).")
+@click.option(
+    "--arch",
+    "archs",
+    multiple=True,
+    required=True,
+    help="An architecture to include (repeat: --arch unet --arch nested_unet --arch nested_unet_ds); "
+    "rows and curves follow this order.",
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("models"),
+    show_default=True,
+    help="Folder holding <arch>/history.csv and <arch>/train.json from `unetpp train`.",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Folder holding <arch>/metrics.json from `unetpp evaluate`.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for metrics.json, summary.md and curves.png (written together, atomically).",
+)
 def aggregate(archs: tuple[str, ...], models_dir: Path, results_dir: Path, out_dir: Path) -> None:
     """Collect every architecture into metrics.json, summary.md and curves.png.
 

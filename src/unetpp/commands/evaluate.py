@@ -8,20 +8,53 @@ import click
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--pred", "pred_path", required=True, type=click.Path(path_type=Path),
-              help="predictions.h5 written by `unetpp predict`.")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="Processed HDF5 holding the ground-truth masks (data/processed/dsb2018_96.h5).")
-@click.option("--split", "split_path", required=True, type=click.Path(path_type=Path),
-              help="split.json; the predictions must list exactly this subset's ids, in its order.")
-@click.option("--subset", type=click.Choice(("train", "val", "test")), default="val", show_default=True,
-              help="Which subset the predictions cover.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Output JSON: n_images, iou_/dice_ per_image, pooled and batch_pooled.")
-@click.option("--per-image", type=click.Path(path_type=Path), default=None,
-              help="Optional CSV, one row per image: id, iou, dice, intersection, union, pred_pixels, mask_pixels.")
-@click.option("--batch-size", type=int, default=16, show_default=True,
-              help="Batch size of the batch_pooled reduction (16 is the reference's validation batch).")
+@click.option(
+    "--pred",
+    "pred_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="predictions.h5 written by `unetpp predict`.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Processed HDF5 holding the ground-truth masks (data/processed/dsb2018_96.h5).",
+)
+@click.option(
+    "--split",
+    "split_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="split.json; the predictions must list exactly this subset's ids, in its order.",
+)
+@click.option(
+    "--subset",
+    type=click.Choice(("train", "val", "test")),
+    default="val",
+    show_default=True,
+    help="Which subset the predictions cover.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output JSON: n_images, iou_/dice_ per_image, pooled and batch_pooled.",
+)
+@click.option(
+    "--per-image",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Optional CSV, one row per image: id, iou, dice, intersection, union, pred_pixels, mask_pixels.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    default=16,
+    show_default=True,
+    help="Batch size of the batch_pooled reduction (16 is the reference's validation batch).",
+)
 def evaluate(
     pred_path: Path, data_path: Path, split_path: Path, subset: str, out: Path, per_image: Path | None, batch_size: int
 ) -> None:

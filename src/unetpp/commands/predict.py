@@ -20,34 +20,81 @@ def split_ids(value: str | None) -> list[str] | None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="Processed HDF5 written by `unetpp preprocess` (data/processed/dsb2018_96.h5).")
-@click.option("--split", "split_path", required=True, type=click.Path(path_type=Path),
-              help="split.json written by `unetpp split`.")
-@click.option("--subset", type=click.Choice(SUBSET_CHOICES), default="val", show_default=True,
-              help="Which subset of the split to predict; rows follow the split's order.")
-@click.option("--out", required=True, type=click.Path(path_type=Path),
-              help="Output HDF5: `probabilities` (N,S,S) float16 and `ids` (N,).")
-@click.option("--figure", type=click.Path(path_type=Path), default=None,
-              help="Optional PNG: rows = sample images, columns = image / ground truth / prediction, with IoU.")
-@click.option("--figure-ids", default=None,
-              help="Comma-separated ids to draw in --figure (default: the first --figure-count ids of the subset, "
-                   "sorted).")
-@click.option("--figure-count", type=int, default=4, show_default=True,
-              help="How many images the figure shows when --figure-ids is not given.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="auto", show_default=True,
-              help="auto: bf16 autocast where the device supports it, else fp32; fp32 forces the reference path.")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
+)
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Processed HDF5 written by `unetpp preprocess` (data/processed/dsb2018_96.h5).",
+)
+@click.option(
+    "--split",
+    "split_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="split.json written by `unetpp split`.",
+)
+@click.option(
+    "--subset",
+    type=click.Choice(SUBSET_CHOICES),
+    default="val",
+    show_default=True,
+    help="Which subset of the split to predict; rows follow the split's order.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output HDF5: `probabilities` (N,S,S) float16 and `ids` (N,).",
+)
+@click.option(
+    "--figure",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Optional PNG: rows = sample images, columns = image / ground truth / prediction, with IoU.",
+)
+@click.option(
+    "--figure-ids",
+    default=None,
+    help="Comma-separated ids to draw in --figure (default: the first --figure-count ids of the subset, " "sorted).",
+)
+@click.option(
+    "--figure-count",
+    type=int,
+    default=4,
+    show_default=True,
+    help="How many images the figure shows when --figure-ids is not given.",
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast where the device supports it, else fp32; fp32 forces the reference path.",
+)
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
-@click.option("--inference-output", type=click.Choice(INFERENCE_OUTPUT_CHOICES), default="last", show_default=True,
-              help="Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
-                   "or a pruned level L1..L4 that computes only what that head needs. Other models accept only "
-                   "'last'.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar (default: only when stderr is a terminal).")
+@click.option(
+    "--inference-output",
+    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
+    default="last",
+    show_default=True,
+    help="Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
+    "or a pruned level L1..L4 that computes only what that head needs. Other models accept only "
+    "'last'.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Show a progress bar (default: only when stderr is a terminal)."
+)
 def predict(
     model_path: Path,
     data_path: Path,
@@ -70,9 +117,19 @@ def predict(
     from unetpp.inference.predict import run_predict
 
     result = run_predict(
-        model_path, data_path, split_path, subset, out,
-        figure=figure, figure_ids=split_ids(figure_ids), figure_count=figure_count, device=device,
-        precision=precision, batch_size=batch_size, inference_output=inference_output, progress=progress,
+        model_path,
+        data_path,
+        split_path,
+        subset,
+        out,
+        figure=figure,
+        figure_ids=split_ids(figure_ids),
+        figure_count=figure_count,
+        device=device,
+        precision=precision,
+        batch_size=batch_size,
+        inference_output=inference_output,
+        progress=progress,
     )
     click.echo(
         f"predicted {result.n_images} {subset} images ({result.size}x{result.size}) with {result.arch} on "

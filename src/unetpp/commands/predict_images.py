@@ -11,24 +11,55 @@ from unetpp.commands.predict import INFERENCE_OUTPUT_CHOICES, PRECISION_CHOICES
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for the masks, one <stem>_mask.png (0/255 uint8) per input; created if needed.")
-@click.option("--mode", type=click.Choice(("resize", "pad")), default="resize", show_default=True,
-              help="resize: to the training size, predict, resize the probabilities back (the network sees "
-                   "nuclei at the training scale). pad: reflect-pad to a multiple of 16, predict at native "
-                   "size, crop back (for images already at the training scale).")
-@click.option("--size", type=int, default=None,
-              help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(PRECISION_CHOICES), default="auto", show_default=True,
-              help="auto: bf16 autocast where the device supports it, else fp32.")
-@click.option("--inference-output", type=click.Choice(INFERENCE_OUTPUT_CHOICES), default="last", show_default=True,
-              help="Deep-supervision models only: last head, mean of the heads, or pruned level L1..L4.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar (default: only when stderr is a terminal).")
+@click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for the masks, one <stem>_mask.png (0/255 uint8) per input; created if needed.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(("resize", "pad")),
+    default="resize",
+    show_default=True,
+    help="resize: to the training size, predict, resize the probabilities back (the network sees "
+    "nuclei at the training scale). pad: reflect-pad to a multiple of 16, predict at native "
+    "size, crop back (for images already at the training scale).",
+)
+@click.option(
+    "--size",
+    type=int,
+    default=None,
+    help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).",
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast where the device supports it, else fp32.",
+)
+@click.option(
+    "--inference-output",
+    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
+    default="last",
+    show_default=True,
+    help="Deep-supervision models only: last head, mean of the heads, or pruned level L1..L4.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Show a progress bar (default: only when stderr is a terminal)."
+)
 def predict_images(
     inputs: tuple[Path, ...],
     model_path: Path,
@@ -56,8 +87,18 @@ def predict_images(
     """
     from unetpp.inference.predict_images import run_predict_images
 
-    result = run_predict_images(model_path, inputs, out_dir, mode=mode, size=size, device=device,
-                                precision=precision, inference_output=inference_output, progress=progress)
+    result = run_predict_images(
+        model_path,
+        inputs,
+        out_dir,
+        mode=mode,
+        size=size,
+        device=device,
+        precision=precision,
+        inference_output=inference_output,
+        progress=progress,
+    )
     how = f"resized to {result.size}x{result.size}" if result.mode == "resize" else "padded to a multiple of 16"
-    click.echo(f"wrote {len(result.written)} mask(s) to {out_dir} ({how}; {result.device}, {result.precision})",
-               err=True)
+    click.echo(
+        f"wrote {len(result.written)} mask(s) to {out_dir} ({how}; {result.device}, {result.precision})", err=True
+    )

@@ -28,8 +28,15 @@ from unetpp.errors import UnetppError
 # post, which is the reference's batch-pooled validation IoU.
 PUBLISHED_IOU = {"unet": 0.8347, "nested_unet": 0.8321, "nested_unet_ds": 0.8367}
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_iou", "val_loss", "val_iou")
-EVAL_KEYS = ("n_images", "iou_per_image", "iou_pooled", "iou_batch_pooled", "dice_per_image", "dice_pooled",
-             "dice_batch_pooled")
+EVAL_KEYS = (
+    "n_images",
+    "iou_per_image",
+    "iou_pooled",
+    "iou_batch_pooled",
+    "dice_per_image",
+    "dice_pooled",
+    "dice_batch_pooled",
+)
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
 OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png")
 
@@ -155,8 +162,18 @@ def summary_markdown(results: Sequence[ArchResult]) -> str:
     """A markdown table of every arch, the published IoU beside ours, and what each column means."""
     from unetpp.models import ARCHITECTURES
 
-    header = ("Architecture", "Parameters", "Epochs run", "Best epoch", "IoU per image", "IoU pooled",
-              "IoU batch-pooled", "Published IoU", "Dice per image", "Training time")
+    header = (
+        "Architecture",
+        "Parameters",
+        "Epochs run",
+        "Best epoch",
+        "IoU per image",
+        "IoU pooled",
+        "IoU batch-pooled",
+        "Published IoU",
+        "Dice per image",
+        "Training time",
+    )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
     for r in results:
         published = PUBLISHED_IOU.get(r.arch)
@@ -227,7 +244,9 @@ def curves_figure(results: Sequence[ArchResult]):
 
 
 def run_aggregate(
-    archs: Sequence[str], models_dir: str | os.PathLike[str], results_dir: str | os.PathLike[str],
+    archs: Sequence[str],
+    models_dir: str | os.PathLike[str],
+    results_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
 ) -> list[Path]:
     """Write `out_dir/{metrics.json,summary.md,curves.png}`; all three or none."""

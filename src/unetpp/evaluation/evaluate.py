@@ -98,8 +98,9 @@ def check_same_ids(
     )
 
 
-def score(probabilities: np.ndarray, masks: np.ndarray, ids: Sequence[str], batch_size: int = REFERENCE_BATCH_SIZE
-          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def score(
+    probabilities: np.ndarray, masks: np.ndarray, ids: Sequence[str], batch_size: int = REFERENCE_BATCH_SIZE
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(summary metrics, one row per image) for probabilities against 0/1 masks."""
     counts = counts_from_probabilities(probabilities.astype(np.float32), masks)
     summary: dict[str, Any] = {"n_images": len(ids)}

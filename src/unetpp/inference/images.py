@@ -33,8 +33,10 @@ def collect_inputs(inputs: Iterable[str | os.PathLike[str]], out_dir: Path | Non
         if path.is_dir():
             skip_masks = path.resolve() == out_resolved
             files = sorted(
-                p for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                p
+                for p in path.iterdir()
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_SUFFIXES
                 and not (skip_masks and p.name.endswith(MASK_SUFFIX))
             )
             if not files:

@@ -114,9 +114,11 @@ def run_predict(
         )
 
     arch = str(checkpoint["arch"])
-    probs = to_float16(predict_probabilities(
-        model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {arch}"
-    ))
+    probs = to_float16(
+        predict_probabilities(
+            model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {arch}"
+        )
+    )
     fig = None
     if figure is not None:
         rows = [data.ids.index(i) for i in shown]

@@ -126,8 +126,9 @@ def run_predict_images(
         read_image(path)  # decode everything first: a bad file fails before any output exists
 
     written: list[Path] = []
-    for path, target in tqdm(list(zip(files, targets)), desc="predict", unit="image",
-                             disable=None if progress is None else not progress):
+    for path, target in tqdm(
+        list(zip(files, targets)), desc="predict", unit="image", disable=None if progress is None else not progress
+    ):
         image = read_image(path)
         probs = image_probabilities(model, image, mode, side, multiple, torch_device, used_precision)
         with atomic_path(target) as tmp:
