@@ -1,0 +1,139 @@
+"""Run the whole benchmark and present it: a text table for people, JSON for the record."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unetpp.benchmarking.inference import INFERENCE_CASES, InferenceTiming, time_inference
+from unetpp.benchmarking.paths import default_path, reference_path
+from unetpp.benchmarking.train_steps import StepTiming, time_train_steps
+from unetpp.training.device import describe_device
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    archs: tuple[str, ...]
+    steps: int
+    warmup: int
+    batch_size: int
+    size: int
+    threads: int
+    seed: int = 0
+    inference: bool = True
+    model_kwargs: tuple[tuple[str, Any], ...] = ()  # tests shrink the models; empty for real figures
+
+
+def cpu_model_name(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
+    """The CPU's marketing name (what `lscpu` prints as Model name), or platform's guess."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
+    return {
+        "device": describe_device(device),
+        "cpu": cpu_model_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "torch_version": str(torch.__version__),
+        "python": platform.python_version(),
+    }
+
+
+def train_entry(reference: StepTiming, default: StepTiming) -> dict[str, Any]:
+    return {
+        "arch": reference.arch,
+        "gflop_per_step": reference.flops_per_step / 1e9,
+        "reference": reference.as_dict(),
+        "default": default.as_dict(),
+        "speedup": reference.median / default.median,
+    }
+
+
+def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool | None = None) -> dict[str, Any]:
+    """Time both paths for every arch (and inference), returning the JSON-ready result."""
+    torch.set_num_threads(settings.threads)
+    model_kwargs = dict(settings.model_kwargs)
+    paths = [reference_path(), default_path(device)]
+    load_before = load_average()
+    train = []
+    for arch in settings.archs:
+        reference, default = time_train_steps(
+            arch, paths, device, settings.steps, settings.warmup, settings.batch_size, settings.size,
+            settings.seed, model_kwargs, progress,
+        )
+        train.append(train_entry(reference, default))
+    inference: list[InferenceTiming] = []
+    if settings.inference:
+        inference = time_inference(
+            INFERENCE_CASES, paths[1], device, settings.steps, settings.warmup, settings.batch_size,
+            settings.size, settings.seed, model_kwargs, progress,
+        )
+    return {
+        "machine": machine_info(device, settings.threads),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "settings": {
+            "archs": list(settings.archs), "steps": settings.steps, "warmup": settings.warmup,
+            "batch_size": settings.batch_size, "size": settings.size, "threads": settings.threads,
+            "seed": settings.seed, "model_kwargs": model_kwargs,
+        },
+        "paths": {p.name: p.describe() for p in paths},
+        "train": train,
+        "inference": [r.as_dict() for r in inference],
+    }
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """Plain-text tables (Markdown-compatible) of a `run_benchmark` result."""
+    m, s = result["machine"], result["settings"]
+    lines = [
+        f"{m['cpu']} ({m['cpu_capability']}), {m['torch_threads']} torch threads, torch {m['torch_version']}, "
+        f"{m['device']}; load average before/after: {result['load_average_before']} / "
+        f"{result['load_average_after']}",
+        f"training step: batch {s['batch_size']}, {s['size']}x{s['size']}, median of {s['steps']} steps after "
+        f"{s['warmup']} warm-up; paths interleaved step by step",
+        f"reference path: {result['paths']['reference']}; default path (`unetpp train`): {result['paths']['default']}",
+        "",
+        "| arch | GFLOP/step | reference s/step | reference GFLOP/s | default s/step | default GFLOP/s | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["train"]:
+        ref, dflt = row["reference"], row["default"]
+        lines.append(
+            f"| {row['arch']} | {row['gflop_per_step']:.1f} | {ref['median_step_s']:.3f} | {ref['gflops_per_s']:.1f} "
+            f"| {dflt['median_step_s']:.3f} | {dflt['gflops_per_s']:.1f} | {row['speedup']:.2f}x |"
+        )
+    if result["inference"]:
+        lines += [
+            "",
+            "inference (default path, `predict_batch`, eval mode):",
+            "",
+            "| model | output | GFLOP/image | images/s | GFLOP/s |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for row in result["inference"]:
+            lines.append(
+                f"| {row['arch']} | {row['output']} | {row['gflop_per_image']:.2f} | {row['images_per_s']:.1f} "
+                f"| {row['gflops_per_s']:.1f} |"
+            )
+    return "\n".join(lines)

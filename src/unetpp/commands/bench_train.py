@@ -1,0 +1,80 @@
+"""`unetpp bench-train`: training-step and inference speed, reference path vs the path `unetpp train` runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from unetpp.errors import UnetppError
+
+ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")  # literal so --help does not import torch
+MIN_STEPS = 10
+
+
+@click.command("bench-train")
+@click.option("--arch", "archs", multiple=True, type=click.Choice(ARCH_NAMES),
+              help="Architecture to time; repeat for several [default: all three].")
+@click.option("--steps", type=int, default=MIN_STEPS, show_default=True,
+              help=f"Timed training steps per path (the median is reported); at least {MIN_STEPS}.")
+@click.option("--warmup", type=int, default=2, show_default=True,
+              help="Untimed steps per path first (allocator, oneDNN kernel choice).")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per step.")
+@click.option("--size", type=int, default=96, show_default=True,
+              help="Image side in pixels; a multiple of 16 (the networks pool four times).")
+@click.option("--threads", type=int, default=None,
+              help="torch CPU threads [default: all cores available, as `unetpp train` uses].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--inference/--no-inference", default=True, show_default=True,
+              help="Also time inference (U-Net; UNet++ with deep supervision at L1..L4).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every measurement (all step times, machine, settings) to this JSON file.")
+@click.option("--allow-few-steps", is_flag=True, default=False,
+              help=f"Accept --steps below {MIN_STEPS} (smoke tests only: such medians are not benchmark figures).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress bars [default: only when stderr is a terminal].")
+def bench_train(
+    archs: tuple[str, ...],
+    steps: int,
+    warmup: int,
+    batch_size: int,
+    size: int,
+    threads: int | None,
+    device: str,
+    inference: bool,
+    json_out: Path | None,
+    allow_few_steps: bool,
+    progress: bool | None,
+) -> None:
+    """Median training-step time of the reference path (fp32, eager, NCHW) and of the default path
+    (exactly what `unetpp train --precision auto` runs), their ratio and achieved GFLOP/s; then
+    inference images/s. The two paths' steps are interleaved so machine load affects both alike.
+    """
+    if steps < (1 if allow_few_steps else MIN_STEPS):
+        raise UnetppError(
+            f"--steps {steps} is too few for a median: use --steps {MIN_STEPS} or more "
+            f"(or add --allow-few-steps for a smoke test)"
+        )
+    if warmup < 0:
+        raise UnetppError(f"--warmup {warmup} must be 0 or more")
+    if batch_size < 1:
+        raise UnetppError(f"--batch-size {batch_size} must be 1 or more")
+    if size < 16 or size % 16:
+        raise UnetppError(f"--size {size} must be a positive multiple of 16 (the networks halve it four times)")
+    if threads is not None and threads < 1:
+        raise UnetppError(f"--threads {threads} must be 1 or more (or leave it out for all cores)")
+
+    from unetpp.atomic import atomic_path
+    from unetpp.benchmarking.report import BenchSettings, format_report, run_benchmark
+    from unetpp.training.device import default_num_threads, resolve_device
+
+    settings = BenchSettings(
+        archs=archs or ARCH_NAMES, steps=steps, warmup=warmup, batch_size=batch_size, size=size,
+        threads=threads or default_num_threads(), inference=inference,
+    )
+    result = run_benchmark(settings, resolve_device(device), progress=progress)
+    click.echo(format_report(result))
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,83 @@
+"""`unetpp bench-train` with tiny settings: it runs, prints and writes the promised fields, refuses bad values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from unetpp.benchmarking.paths import build_for_path, default_path, reference_path
+from unetpp.benchmarking.train_steps import count_train_step_flops, time_train_steps
+from unetpp.cli import main
+from unetpp.models import build_model
+from unetpp.models.flops import count_forward_flops
+from unetpp.training.device import resolve_precision
+
+TINY = ["--size", "32", "--batch-size", "2", "--warmup", "0", "--allow-few-steps", "--no-progress"]
+
+
+def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(main, ["bench-train", "--arch", "unet", "--steps", "2", *TINY, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| unet |" in result.output and "speed-up" in result.output
+    assert "| nested_unet_ds | L3 |" in result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["steps"] == 2 and data["settings"]["size"] == 32
+    (row,) = data["train"]
+    assert row["arch"] == "unet"
+    for name in ("reference", "default"):
+        assert len(row[name]["step_times_s"]) == 2
+        assert row[name]["median_step_s"] > 0 and row[name]["gflops_per_s"] > 0
+    assert row["speedup"] == pytest.approx(row["reference"]["median_step_s"] / row["default"]["median_step_s"])
+    assert row["reference"]["channels_last"] is False and row["default"]["channels_last"] is True
+    assert row["reference"]["precision"] == "fp32"
+    assert row["default"]["precision"] == resolve_precision("auto", torch.device("cpu"))
+    cases = [(r["arch"], r["output"]) for r in data["inference"]]
+    assert cases == [("unet", "last")] + [("nested_unet_ds", f"L{k}") for k in range(1, 5)]
+    gflops = [r["gflop_per_image"] for r in data["inference"][1:]]
+    assert gflops == sorted(gflops) and gflops[0] < gflops[-1]  # pruning really removes work
+    assert all(r["images_per_s"] > 0 for r in data["inference"])
+    assert data["machine"]["torch_version"] == str(torch.__version__)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--steps", "5"], "--steps 5 is too few"),
+        (["--size", "40"], "multiple of 16"),
+        (["--threads", "0"], "--threads 0"),
+    ],
+)
+def test_cli_refuses_bad_values(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["bench-train", "--arch", "unet", "--no-inference", *args])
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+@pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
+def test_step_flops_are_forward_plus_both_gradients(arch: str) -> None:
+    """Every conv costs its forward again for the weight gradient and again for the input gradient,
+    except the first one, whose input (the image) needs no gradient."""
+    batch, size = 2, 32
+    forward = count_forward_flops(build_model(arch), (batch, 3, size, size))
+    if arch == "nested_unet_ds":  # training mode runs all four heads, eval mode ("last") only one
+        forward += 3 * 2 * batch * size * size * 32
+    first_conv = 2 * batch * size * size * 3 * 32 * 9
+    assert count_train_step_flops(arch, batch, size) == 3 * forward - first_conv
+
+
+def test_timing_interleaves_paths_from_the_same_weights() -> None:
+    device = torch.device("cpu")
+    kwargs = {"filters": (4, 8, 8, 8, 8)}
+    ref, dflt = (build_for_path("unet", p, device, 3, kwargs)[0] for p in (reference_path(), default_path(device)))
+    for a, b in zip(ref.state_dict().values(), dflt.state_dict().values()):
+        assert torch.equal(a, b)
+    assert dflt.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    timings = time_train_steps("unet", [reference_path(), default_path(device)], device, steps=3, warmup=1,
+                               batch_size=2, size=32, model_kwargs=kwargs, progress=False)
+    assert [t.path.name for t in timings] == ["reference", "default"]
+    assert all(len(t.times) == 3 and min(t.times) > 0 for t in timings)
