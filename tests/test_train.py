@@ -119,10 +119,13 @@ def test_cli_end_to_end_writes_three_files(tmp_path, data):
     payload = torch.load(out / "model.pt", weights_only=True)
     assert {"state_dict", "arch", "model_kwargs", "settings", "best_epoch", "best_val_iou"} <= payload.keys()
     assert payload["arch"] == "unet" and payload["best_epoch"] == best and payload["model_kwargs"] == {}
+    val = load_processed(data[0], data[1], "val")
+    # predict-images maps new images to this size; aggregate reports the parameter count.
+    assert payload["settings"]["image_size"] == val.size
+    assert summary["parameters"] == 7_852_545
     # Rebuilt from the file alone, the model reproduces the best epoch's validation figures exactly.
     model = build_model(payload["arch"], **payload["model_kwargs"])
     model.load_state_dict(payload["state_dict"])
-    val = load_processed(data[0], data[1], "val")
     stats = validate(model, torch.from_numpy(val.images), torch.from_numpy(val.masks), 12, "fp32")
     assert stats.iou == summary["best_val_iou"]
     assert stats.loss == pytest.approx(float(rows[best - 1]["val_loss"]), rel=1e-6)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
 from unetpp.metrics import PixelCounts, iou
-from unetpp.models import ARCHITECTURES, build_model
+from unetpp.models import ARCHITECTURES, build_model, count_parameters
 from unetpp.training.checkpoint import (
     CHECKPOINT_FILE,
     default_checkpoint_dir,
@@ -162,10 +162,16 @@ def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
 
 
-def run_settings(config: TrainConfig, device: torch.device, precision: str, threads: int) -> dict[str, Any]:
-    """The settings stored in model.pt; all but the paths also go into the resume fingerprint."""
+def run_settings(
+    config: TrainConfig, device: torch.device, precision: str, threads: int, image_size: int
+) -> dict[str, Any]:
+    """The settings stored in model.pt; all but the paths also go into the resume fingerprint.
+
+    `image_size` lets `predict-images` map new images to the scale the model was trained at.
+    """
     return {
         "arch": config.arch,
+        "image_size": int(image_size),
         "epochs": config.epochs,
         "patience": config.patience,
         "lr": float(config.lr),
@@ -201,7 +207,7 @@ def train(
     val_set = load_processed(config.data, config.split, "val")
     threads = config.num_threads or default_num_threads()
     torch.set_num_threads(threads)
-    settings = run_settings(config, device, precision, threads)
+    settings = run_settings(config, device, precision, threads, train_set.size)
     run_fingerprint = fingerprint({k: v for k, v in settings.items() if k not in ("data", "split")})
     checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir(config.out)
 
@@ -298,6 +304,7 @@ def train(
         "num_threads": threads,
         "n_train": len(train_set),
         "n_val": len(val_set),
+        "parameters": count_parameters(model),
         "settings": settings,
     }
     payload = {
