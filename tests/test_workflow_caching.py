@@ -104,17 +104,32 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     raw.parent.mkdir(parents=True)
     run([BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw],
         cwd=project)
+    # First only the data stages (a partial target), then everything.
+    run([SNAKEMAKE, "--cores", "2", "data/processed/split.json"], cwd=project)
     run([SNAKEMAKE, "--cores", "2"], cwd=project)
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "full run")
     yield project
 
 
+def test_the_hook_commits_the_stages_of_each_run(project: Path) -> None:
+    first, second = (project / "logs/dvc_commit.log").read_text().splitlines()
+    # The partial run built and committed only the data stages; aggregate etc. were left alone.
+    assert first.endswith(" dvc commit -f ingest preprocess split: done")
+    archs = read_params(project)["archs"]
+    every = {"ingest", "preprocess", "split", "aggregate"} | {
+        f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs
+    }
+    assert set(second.split(" dvc commit -f ")[1].removesuffix(": done").split()) == every
+
+
 def test_after_a_run_both_tools_have_nothing_to_do(project: Path) -> None:
     assert snakemake_job_names(project) == set()
     assert dvc_changed(project) == set()
-    log = (project / "logs/dvc_commit.log").read_text()
-    assert "dvc commit -f" in log and ": done" in log
+    # dvc repro accepts the pipeline (no overlapping or git-tracked outputs) and runs nothing.
+    repro = run([DVC, "repro"], cwd=project)
+    assert "Running stage" not in repro.stdout + repro.stderr
+    assert "Data and pipelines are up to date." in repro.stdout + repro.stderr
     # Big files are in the DVC cache and ignored by git; small results are committed.
     tracked = set(git(project, "ls-files").split())
     assert "results/metrics.json" in tracked and "models/unet/history.csv" in tracked
@@ -191,3 +206,14 @@ def test_metrics_diff_between_branches(project: Path) -> None:
     text = run([DVC, "metrics", "diff", "main", "higher-lr"], cwd=project).stdout
     assert "results/metrics.json" in text and "Change" in text
     assert all(name in text for name in changed), text
+
+    # The training curves of both branches, for every plot dvc.yaml defines.
+    plots = json.loads(run([DVC, "plots", "diff", "main", "higher-lr", "--json"], cwd=project).stdout)
+    fields = {"val_iou": 1, "train_iou": 1, "losses": 2}  # columns per history.csv in each plot
+    assert set(plots["data"]) == set(fields)
+    for name, (plot,) in plots["data"].items():
+        assert plot["revisions"] == ["main", "higher-lr"], name
+        values = plot["content"]["data"]["values"]
+        assert {row["rev"] for row in values} == {"main", "higher-lr"}
+        # One point (1 epoch) per arch, branch and column.
+        assert len(values) == len(params["archs"]) * 2 * fields[name], name
