@@ -217,3 +217,23 @@ def test_metrics_diff_between_branches(project: Path) -> None:
         assert {row["rev"] for row in values} == {"main", "higher-lr"}
         # One point (1 epoch) per arch, branch and column.
         assert len(values) == len(params["archs"]) * 2 * fields[name], name
+
+
+def test_after_checkout_touch_brings_snakemake_up_to_date(project: Path) -> None:
+    # Back on main (after the branch of the test above, if it ran): DVC restores main's outputs.
+    git(project, "checkout", "-q", "main")
+    run([DVC, "checkout"], cwd=project)
+    assert dvc_changed(project) == set()
+    # Only DVC ran: Snakemake's records still describe the other branch (or nothing).
+    # With a clean `dvc status`, touching every job records the current params and times.
+    run([SNAKEMAKE, "--touch", "--forceall", "--cores", "1"], cwd=project)
+    assert snakemake_job_names(project) == set()
+    assert dvc_changed(project) == set()
+    original = (project / "params.yaml").read_text()
+    params = read_params(project)
+    params["train"]["lr"] = 0.002
+    write_params(project, params)
+    try:
+        assert snakemake_job_names(project) == expected_plans("train", params["archs"])[0]
+    finally:
+        (project / "params.yaml").write_text(original)
