@@ -102,8 +102,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     git(project, "init", "-q", "-b", "main")
     raw = project / params["data"]["raw"]
     raw.parent.mkdir(parents=True)
-    run([BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw],
-        cwd=project)
+    run(
+        [BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw],
+        cwd=project,
+    )
     # First only the data stages (a partial target), then everything.
     run([SNAKEMAKE, "--cores", "2", "data/processed/split.json"], cwd=project)
     run([SNAKEMAKE, "--cores", "2"], cwd=project)

@@ -91,7 +91,9 @@ def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) 
     by_outputs_snake = {job.outputs: job for job in snake}
     by_outputs_dvc = {stage.outputs: stage for stage in dvc}
     for outputs in by_outputs_snake.keys() - by_outputs_dvc.keys():
-        problems.append(f"Snakemake job {by_outputs_snake[outputs].name} has no DVC stage with outputs {sorted(outputs)}")
+        problems.append(
+            f"Snakemake job {by_outputs_snake[outputs].name} has no DVC stage with outputs {sorted(outputs)}"
+        )
     for outputs in by_outputs_dvc.keys() - by_outputs_snake.keys():
         problems.append(f"DVC stage {by_outputs_dvc[outputs].name} has no Snakemake job with outputs {sorted(outputs)}")
     for outputs in by_outputs_snake.keys() & by_outputs_dvc.keys():

@@ -121,7 +121,7 @@ def parse_dry_run(text: str) -> list[Job]:
             finish()
             current = {"rule": header.group(1)}
         elif current is not None and line.startswith("Shell command: "):
-            current["command"] = line[len("Shell command: "):]
+            current["command"] = line[len("Shell command: ") :]
         elif current is not None and re.match(r"^    \w[\w ]*: ", line):
             key, value = line.strip().split(": ", 1)
             current[key] = value
