@@ -394,4 +394,4 @@ def test_cli_help_lists_every_architecture():
     from unetpp.commands.train import ARCH_NAMES
     from unetpp.models import ARCHITECTURES
 
-    assert ARCH_NAMES.split(", ") == list(ARCHITECTURES)
+    assert list(ARCH_NAMES) == list(ARCHITECTURES)

@@ -6,10 +6,17 @@ from pathlib import Path
 
 import click
 
-# Kept literal so `--help` does not import torch; tests check it equals unetpp.models.INFERENCE_OUTPUTS.
-INFERENCE_OUTPUT_CHOICES = ("last", "mean", "L1", "L2", "L3", "L4")
+from unetpp.commands.options import (
+    INFERENCE_OUTPUT_CHOICES,
+    device_option,
+    inference_output_option,
+    model_option,
+    precision_option,
+    progress_option,
+)
+
 SUBSET_CHOICES = ("train", "val", "test")
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
+__all__ = ["INFERENCE_OUTPUT_CHOICES", "predict"]
 
 
 def split_ids(value: str | None) -> list[str] | None:
@@ -20,13 +27,7 @@ def split_ids(value: str | None) -> list[str] | None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--model",
-    "model_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
-)
+@model_option
 @click.option(
     "--data",
     "data_path",
@@ -72,29 +73,11 @@ def split_ids(value: str | None) -> list[str] | None:
     show_default=True,
     help="How many images the figure shows when --figure-ids is not given.",
 )
-@click.option(
-    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
-)
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISION_CHOICES),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast where the device supports it, else fp32; fp32 forces the reference path.",
-)
+@device_option
+@precision_option
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
-@click.option(
-    "--inference-output",
-    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
-    default="last",
-    show_default=True,
-    help="Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
-    "or a pruned level L1..L4 that computes only what that head needs. Other models accept only "
-    "'last'.",
-)
-@click.option(
-    "--progress/--no-progress", default=None, help="Show a progress bar (default: only when stderr is a terminal)."
-)
+@inference_output_option
+@progress_option
 def predict(
     model_path: Path,
     data_path: Path,

@@ -6,18 +6,18 @@ from pathlib import Path
 
 import click
 
-from unetpp.commands.predict import INFERENCE_OUTPUT_CHOICES, PRECISION_CHOICES
+from unetpp.commands.options import (
+    device_option,
+    inference_output_option,
+    model_option,
+    precision_option,
+    progress_option,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--model",
-    "model_path",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
-)
+@model_option
 @click.option(
     "--out",
     "out_dir",
@@ -40,26 +40,10 @@ from unetpp.commands.predict import INFERENCE_OUTPUT_CHOICES, PRECISION_CHOICES
     default=None,
     help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).",
 )
-@click.option(
-    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
-)
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISION_CHOICES),
-    default="auto",
-    show_default=True,
-    help="auto: bf16 autocast where the device supports it, else fp32.",
-)
-@click.option(
-    "--inference-output",
-    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
-    default="last",
-    show_default=True,
-    help="Deep-supervision models only: last head, mean of the heads, or pruned level L1..L4.",
-)
-@click.option(
-    "--progress/--no-progress", default=None, help="Show a progress bar (default: only when stderr is a terminal)."
-)
+@device_option
+@precision_option
+@inference_output_option
+@progress_option
 def predict_images(
     inputs: tuple[Path, ...],
     model_path: Path,

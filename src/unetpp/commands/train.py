@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-ARCH_NAMES = "unet, nested_unet, nested_unet_ds"  # kept literal so --help does not import torch
+from unetpp.commands.options import ARCH_NAMES, device_option, precision_option, progress_option
 
 
 @click.command()
@@ -14,7 +14,7 @@ ARCH_NAMES = "unet, nested_unet, nested_unet_ds"  # kept literal so --help does 
               help="Processed HDF5 written by `unetpp preprocess` (e.g. data/processed/dsb2018_96.h5).")
 @click.option("--split", "split_path", type=click.Path(path_type=Path), required=True,
               help="split.json written by `unetpp split`; trains on 'train', selects the best epoch on 'val'.")
-@click.option("--arch", required=True, help=f"Architecture to train: one of {ARCH_NAMES}.")
+@click.option("--arch", required=True, help=f"Architecture to train: one of {', '.join(ARCH_NAMES)}.")
 @click.option("--epochs", type=int, default=200, show_default=True, help="Maximum number of epochs (the reference protocol: 200, with early stopping).")
 @click.option("--patience", type=int, default=20, show_default=True,
               help="Stop after this many epochs without a better val IoU (per image).")
@@ -23,11 +23,8 @@ ARCH_NAMES = "unet, nested_unet, nested_unet_ds"  # kept literal so --help does 
               help="Images per batch for training and validation (the last training batch may be smaller).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seeds weight initialisation and the per-epoch shuffle.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
-              help="auto: bf16 autocast where the device does bf16 natively, else fp32; fp32: the reference "
-                   "path; bf16: force bf16 autocast. Weights and loss stay fp32.")
+@device_option
+@precision_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for model.pt, history.csv and train.json (written only at the end).")
 @click.option("--num-threads", type=int, default=None,
@@ -35,8 +32,7 @@ ARCH_NAMES = "unet, nested_unet, nested_unet_ds"  # kept literal so --help does 
 @click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where per-epoch resume checkpoints go [default: .checkpoints/<hash of --out> under the "
                    "working directory]; removed after success.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show per-epoch progress bars [default: only when stderr is a terminal].")
+@progress_option
 def train(
     data: Path,
     split_path: Path,

@@ -1,0 +1,45 @@
+"""Options shared by several stage commands, declared once so their help and choices never drift apart.
+
+Choices are kept literal so `--help` never imports torch; tests check them
+against the library's own lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+INFERENCE_OUTPUT_CHOICES = ("last", "mean", "L1", "L2", "L3", "L4")
+
+model_option = click.option(
+    "--model",
+    "model_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
+)
+device_option = click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast where the device does bf16 natively (CUDA with bf16, CPUs with AVX-512 BF16 or "
+    "AMX), else fp32; fp32: the reference path; bf16: force bf16 autocast. Weights and loss stay fp32.",
+)
+inference_output_option = click.option(
+    "--inference-output",
+    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
+    default="last",
+    show_default=True,
+    help="Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
+    "or a pruned level L1..L4 that computes only what that head needs. Other models accept only 'last'.",
+)
+progress_option = click.option(
+    "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."
+)
