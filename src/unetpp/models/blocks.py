@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from unetpp.errors import UnetppError
+from unetpp.models.conv import Conv3x3
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
 
@@ -22,15 +23,19 @@ class VGGBlock(nn.Sequential):
     """conv3x3-BN-ReLU-conv3x3-BN-ReLU, the unit of both U-Net and UNet++.
 
     A Sequential (rather than a custom forward) keeps the state_dict flat and
-    lets fusion passes see the plain conv/BN/ReLU chain.
+    lets fusion passes see the plain conv/BN/ReLU chain. The convolutions are
+    `Conv3x3` (an nn.Conv2d whose CPU backward can be faster, see models/conv.py);
+    `conv_backward="native"` makes them behave exactly like nn.Conv2d.
     """
 
-    def __init__(self, in_channels: int, middle_channels: int, out_channels: int) -> None:
+    def __init__(
+        self, in_channels: int, middle_channels: int, out_channels: int, conv_backward: str = "auto"
+    ) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, middle_channels, kernel_size=3, padding=1),
+            Conv3x3(in_channels, middle_channels, conv_backward),
             nn.BatchNorm2d(middle_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(middle_channels, out_channels, kernel_size=3, padding=1),
+            Conv3x3(middle_channels, out_channels, conv_backward),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
