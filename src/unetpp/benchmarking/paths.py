@@ -42,7 +42,7 @@ class StepPath:
 
 def reference_path() -> StepPath:
     """fp32, eager, NCHW, the models' reference layers: what a plain PyTorch port would do."""
-    return StepPath("reference", "fp32", channels_last=False)
+    return StepPath("reference", "fp32", channels_last=False, model_kwargs={"conv_backward": "native"})
 
 
 def default_path(device: torch.device) -> StepPath:
