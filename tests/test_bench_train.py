@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from unetpp.benchmarking.peak import gemm_gflops
 from unetpp.benchmarking.paths import build_for_path, default_path, reference_path
 from unetpp.benchmarking.train_steps import count_train_step_flops, time_train_steps
 from unetpp.cli import main
@@ -16,7 +17,7 @@ from unetpp.models import build_model
 from unetpp.models.flops import count_forward_flops
 from unetpp.training.device import resolve_precision
 
-TINY = ["--size", "32", "--batch-size", "2", "--warmup", "0", "--allow-few-steps", "--no-progress"]
+TINY = ["--size", "32", "--batch-size", "2", "--warmup", "0", "--allow-few-steps", "--no-progress", "--no-peak"]
 
 
 def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
@@ -42,6 +43,17 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
     assert gflops == sorted(gflops) and gflops[0] < gflops[-1]  # pruning really removes work
     assert all(r["images_per_s"] > 0 for r in data["inference"])
     assert data["machine"]["torch_version"] == str(torch.__version__)
+
+
+def test_cli_also_times_a_variant_beside_the_two_paths(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench-train", "--arch", "unet", "--steps", "1", "--no-inference", "--also", "channels_last_native"]
+    result = CliRunner().invoke(main, [*args, *TINY, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| unet | channels_last_native | fp32, eager, channels_last, conv_backward=native |" in result.output
+    (variant,) = json.loads(out.read_text())["train"][0]["variants"]
+    assert variant["path"] == "channels_last_native" and variant["channels_last"] is True
+    assert len(variant["step_times_s"]) == 1 and variant["speedup"] > 0
 
 
 @pytest.mark.parametrize(
@@ -81,3 +93,9 @@ def test_timing_interleaves_paths_from_the_same_weights() -> None:
                                batch_size=2, size=32, model_kwargs=kwargs, progress=False)
     assert [t.path.name for t in timings] == ["reference", "default"]
     assert all(len(t.times) == 3 and min(t.times) > 0 for t in timings)
+
+
+def test_gemm_rate_is_measured_for_both_precisions() -> None:
+    for dtype in (torch.float32, torch.bfloat16):
+        rate = gemm_gflops(dtype, torch.device("cpu"), n=64, repeats=2)
+        assert 0 < rate < 1e5  # GFLOP/s: positive and physically plausible for one CPU

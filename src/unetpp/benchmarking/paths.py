@@ -50,6 +50,15 @@ def default_path(device: torch.device) -> StepPath:
     return StepPath("default", resolve_precision("auto", device), channels_last=True)
 
 
+def variant_paths() -> dict[str, StepPath]:
+    """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth."""
+    return {
+        "channels_last_native": StepPath("channels_last_native", "fp32", True, {"conv_backward": "native"}),
+        "nchw_bf16": StepPath("nchw_bf16", "bf16", False, {"conv_backward": "native"}),
+        "channels_last_bf16": StepPath("channels_last_bf16", "bf16", True),
+    }
+
+
 def build_for_path(
     arch: str, path: StepPath, device: torch.device, seed: int = 0, model_kwargs: dict[str, Any] | None = None
 ) -> tuple[nn.Module, torch.optim.Optimizer]:

@@ -11,7 +11,8 @@ from typing import Any
 import torch
 
 from unetpp.benchmarking.inference import INFERENCE_CASES, InferenceTiming, time_inference
-from unetpp.benchmarking.paths import default_path, reference_path
+from unetpp.benchmarking.peak import peak_table
+from unetpp.benchmarking.paths import default_path, reference_path, variant_paths
 from unetpp.benchmarking.train_steps import StepTiming, time_train_steps
 from unetpp.training.device import describe_device
 
@@ -27,6 +28,8 @@ class BenchSettings:
     seed: int = 0
     inference: bool = True
     model_kwargs: tuple[tuple[str, Any], ...] = ()  # tests shrink the models; empty for real figures
+    variants: tuple[str, ...] = ()  # names from paths.variant_paths(), timed beside the two paths
+    peak: bool = True  # also time a plain fp32 and bf16 GEMM
 
 
 def cpu_model_name(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
@@ -59,13 +62,14 @@ def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
     }
 
 
-def train_entry(reference: StepTiming, default: StepTiming) -> dict[str, Any]:
+def train_entry(reference: StepTiming, default: StepTiming, variants: list[StepTiming]) -> dict[str, Any]:
     return {
         "arch": reference.arch,
         "gflop_per_step": reference.flops_per_step / 1e9,
         "reference": reference.as_dict(),
         "default": default.as_dict(),
         "speedup": reference.median / default.median,
+        "variants": [{**v.as_dict(), "speedup": reference.median / v.median} for v in variants],
     }
 
 
@@ -74,14 +78,16 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
     torch.set_num_threads(settings.threads)
     model_kwargs = dict(settings.model_kwargs)
     paths = [reference_path(), default_path(device)]
+    extra = [variant_paths()[name] for name in settings.variants]
     load_before = load_average()
+    peak = peak_table(device) if settings.peak else {}
     train = []
     for arch in settings.archs:
-        reference, default = time_train_steps(
-            arch, paths, device, settings.steps, settings.warmup, settings.batch_size, settings.size,
+        reference, default, *variants = time_train_steps(
+            arch, paths + extra, device, settings.steps, settings.warmup, settings.batch_size, settings.size,
             settings.seed, model_kwargs, progress,
         )
-        train.append(train_entry(reference, default))
+        train.append(train_entry(reference, default, variants))
     inference: list[InferenceTiming] = []
     if settings.inference:
         inference = time_inference(
@@ -97,7 +103,8 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
             "batch_size": settings.batch_size, "size": settings.size, "threads": settings.threads,
             "seed": settings.seed, "model_kwargs": model_kwargs,
         },
-        "paths": {p.name: p.describe() for p in paths},
+        "paths": {p.name: p.describe() for p in paths + extra},
+        "gemm_gflops": peak,
         "train": train,
         "inference": [r.as_dict() for r in inference],
     }
@@ -113,6 +120,10 @@ def format_report(result: dict[str, Any]) -> str:
         f"training step: batch {s['batch_size']}, {s['size']}x{s['size']}, median of {s['steps']} steps after "
         f"{s['warmup']} warm-up; paths interleaved step by step",
         f"reference path: {result['paths']['reference']}; default path (`unetpp train`): {result['paths']['default']}",
+    ]
+    if result.get("gemm_gflops"):
+        lines.append("plain 1024x1024 GEMM: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in result["gemm_gflops"].items()))
+    lines += [
         "",
         "| arch | GFLOP/step | reference s/step | reference GFLOP/s | default s/step | default GFLOP/s | speed-up |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -123,6 +134,13 @@ def format_report(result: dict[str, Any]) -> str:
             f"| {row['arch']} | {row['gflop_per_step']:.1f} | {ref['median_step_s']:.3f} | {ref['gflops_per_s']:.1f} "
             f"| {dflt['median_step_s']:.3f} | {dflt['gflops_per_s']:.1f} | {row['speedup']:.2f}x |"
         )
+    variant_rows = [(row["arch"], v) for row in result["train"] for v in row.get("variants", [])]
+    if variant_rows:
+        lines += ["", "| arch | variant (--also) | set-up | s/step | GFLOP/s | speed-up vs reference |",
+                  "|---|---|---|---:|---:|---:|"]
+        for arch, v in variant_rows:
+            lines.append(f"| {arch} | {v['path']} | {v['setup']} | {v['median_step_s']:.3f} | {v['gflops_per_s']:.1f} "
+                         f"| {v['speedup']:.2f}x |")
     if result["inference"]:
         lines += [
             "",

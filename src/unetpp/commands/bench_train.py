@@ -10,6 +10,7 @@ import click
 from unetpp.errors import UnetppError
 
 ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")  # literal so --help does not import torch
+VARIANT_NAMES = ("channels_last_native", "nchw_bf16", "channels_last_bf16")  # benchmarking.paths.variant_paths
 MIN_STEPS = 10
 
 
@@ -28,8 +29,14 @@ MIN_STEPS = 10
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--inference/--no-inference", default=True, show_default=True,
               help="Also time inference (U-Net; UNet++ with deep supervision at L1..L4).")
+@click.option("--peak/--no-peak", default=True, show_default=True,
+              help="Also time a plain fp32 and bf16 1024x1024 matmul: the ceiling each precision can reach here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every measurement (all step times, machine, settings) to this JSON file.")
+@click.option("--also", "variants", multiple=True, type=click.Choice(VARIANT_NAMES),
+              help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_native = "
+                   "fp32 channels_last with plain nn.Conv2d backward; *_bf16 = bf16 autocast (very slow where "
+                   "the CPU has no native bf16).")
 @click.option("--allow-few-steps", is_flag=True, default=False,
               help=f"Accept --steps below {MIN_STEPS} (smoke tests only: such medians are not benchmark figures).")
 @click.option("--progress/--no-progress", default=None,
@@ -43,7 +50,9 @@ def bench_train(
     threads: int | None,
     device: str,
     inference: bool,
+    peak: bool,
     json_out: Path | None,
+    variants: tuple[str, ...],
     allow_few_steps: bool,
     progress: bool | None,
 ) -> None:
@@ -71,7 +80,7 @@ def bench_train(
 
     settings = BenchSettings(
         archs=archs or ARCH_NAMES, steps=steps, warmup=warmup, batch_size=batch_size, size=size,
-        threads=threads or default_num_threads(), inference=inference,
+        threads=threads or default_num_threads(), inference=inference, variants=variants, peak=peak,
     )
     result = run_benchmark(settings, resolve_device(device), progress=progress)
     click.echo(format_report(result))
