@@ -43,7 +43,9 @@ def _timed(function: Any, times: list[float]) -> Any:
     return wrapper
 
 
-def run_epoch(data: Path, split: Path, arch: str, precision: str, threads: int | None, batch_size: int) -> dict[str, Any]:
+def run_epoch(
+    data: Path, split: Path, arch: str, precision: str, threads: int | None, batch_size: int
+) -> dict[str, Any]:
     step_times: list[float] = []
     validate_times: list[float] = []
     rows: list[dict[str, Any]] = []
@@ -98,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for path in (args.data, args.split):
         if not path.is_file():
-            print(f"bench_train_epoch: {path} does not exist: make it with unetpp ingest/preprocess/split", file=sys.stderr)
+            print(f"bench_train_epoch: {path} does not exist: make it with unetpp ingest, preprocess and split",
+                  file=sys.stderr)
             return 1
     result = run_epoch(args.data, args.split, args.arch, args.precision, args.threads, args.batch_size)
     print(

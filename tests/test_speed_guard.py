@@ -1,4 +1,4 @@
-"""The fast default path must compute the same model: same outputs and gradients to rounding, same IoU after training."""
+"""The fast default path must compute the same model: outputs and gradients equal to rounding, same IoU."""
 
 from __future__ import annotations
 

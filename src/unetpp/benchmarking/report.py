@@ -122,7 +122,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"reference path: {result['paths']['reference']}; default path (`unetpp train`): {result['paths']['default']}",
     ]
     if result.get("gemm_gflops"):
-        lines.append("plain 1024x1024 GEMM: " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in result["gemm_gflops"].items()))
+        rates = ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in result["gemm_gflops"].items())
+        lines.append(f"plain 1024x1024 GEMM: {rates}")
     lines += [
         "",
         "| arch | GFLOP/step | reference s/step | reference GFLOP/s | default s/step | default GFLOP/s | speed-up |",
