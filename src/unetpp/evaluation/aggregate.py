@@ -229,9 +229,13 @@ def curves_figure(results: Sequence[ArchResult]):
         colour = colours[k % len(colours)]
         name = ARCHITECTURES[r.arch].display_name
         epochs = r.history["epoch"]
+        # Markers keep short runs visible: a one-epoch line has no length.
+        marker = "." if len(epochs) <= 30 else None
         for ax, metric in ((ax_loss, "loss"), (ax_iou, "iou")):
-            ax.plot(epochs, r.history[f"train_{metric}"], color=colour, linestyle="--", label=f"{name} train")
-            ax.plot(epochs, r.history[f"val_{metric}"], color=colour, linestyle="-", label=f"{name} val")
+            ax.plot(epochs, r.history[f"train_{metric}"], color=colour, linestyle="--", marker=marker,
+                    label=f"{name} train")
+            ax.plot(epochs, r.history[f"val_{metric}"], color=colour, linestyle="-", marker=marker,
+                    label=f"{name} val")
         best = int(r.train["best_epoch"])
         if best in epochs:
             ax_iou.plot([best], [r.history["val_iou"][epochs.index(best)]], "o", color=colour)
