@@ -99,3 +99,46 @@ def test_gemm_rate_is_measured_for_both_precisions() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         rate = gemm_gflops(dtype, torch.device("cpu"), n=64, repeats=2)
         assert 0 < rate < 1e5  # GFLOP/s: positive and physically plausible for one CPU
+
+
+def test_default_path_is_what_unetpp_train_runs(
+    synthetic_processed_h5: Path, synthetic_split_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spy on the training loop's own train_step calls and compare with the benchmark's default set-up."""
+    from unetpp.training import loop
+
+    seen: list[dict[str, object]] = []
+    original = loop.train_step
+
+    def spy(model, optimizer, images, masks, precision):  # type: ignore[no-untyped-def]
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        seen.append({
+            "precision": precision,
+            "input_channels_last": images.is_contiguous(memory_format=torch.channels_last),
+            "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
+            "conv_backward": getattr(conv, "backward_impl", "native"),
+            "optimizer": type(optimizer),
+            "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
+        })
+        return original(model, optimizer, images, masks, precision)
+
+    monkeypatch.setattr(loop, "train_step", spy)
+    kwargs = {"filters": (4, 8, 8, 8, 8)}
+    config = loop.TrainConfig(data=synthetic_processed_h5, split=synthetic_split_json, arch="unet",
+                              out=tmp_path / "out", epochs=1, batch_size=4, model_kwargs=kwargs,
+                              checkpoint_dir=tmp_path / "ckpt")
+    loop.train(config, progress=False)
+
+    device = torch.device("cpu")
+    path = default_path(device)
+    model, optimizer = build_for_path("unet", path, device, 0, kwargs)
+    conv = model.encoder[0][0]
+    expected = {
+        "precision": path.precision,
+        "input_channels_last": path.channels_last,
+        "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
+        "conv_backward": conv.backward_impl,
+        "optimizer": type(optimizer),
+        "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
+    }
+    assert seen and all(call == expected for call in seen), (seen[0], expected)
