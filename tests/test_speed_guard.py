@@ -86,6 +86,8 @@ def test_split_backward_is_not_used_where_it_does_not_apply() -> None:
         assert fast(x_cl).dtype == torch.bfloat16
     with torch.no_grad():
         assert not split_backward_applies(x_cl, fast.weight)
+    large = torch.randn(1, 8, 48, 48).contiguous(memory_format=CL).requires_grad_()
+    assert not split_backward_applies(large, fast.weight)  # its transposes cost more than the split saves
     with pytest.raises(ModelError, match="conv_backward 'fast'"):
         Conv3x3(3, 4, backward="fast")
 

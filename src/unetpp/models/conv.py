@@ -6,9 +6,12 @@ measured here it took 2-4x longer than the same gradient from NCHW tensors,
 and about 60% of a UNet++ fp32 training step is convolution backward. The
 forward and the input gradient are fast in channels_last (brgemm kernels).
 `Conv3x3` keeps both of those and takes the weight/bias gradient from NCHW
-copies of the input and of the output gradient. The function and its
-gradients are the same (only the summation order differs), and so are the
-parameters: it is an `nn.Conv2d`, so state_dicts are interchangeable.
+copies of the input and of the output gradient. The copies are transposes,
+slow on large maps: per layer (UNet++ shapes, batch 16, 1 and 2 threads) the
+split won 1.1-1.5x on maps of 24x24 and smaller and lost up to 2x on 96x96
+ones, so it is used only up to `SPLIT_BACKWARD_MAX_PIXELS`. The function and
+its gradients are the same (only the summation order differs), and so are
+the parameters: it is an `nn.Conv2d`, so state_dicts are interchangeable.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch.autograd.function import once_differentiable
 CONV_BACKWARDS = ("auto", "native")
 # CPU capabilities on which the split backward was measured to be faster (see the module docstring).
 SPLIT_BACKWARD_CAPABILITIES = ("AVX2",)
+SPLIT_BACKWARD_MAX_PIXELS = 24 * 24  # larger maps: the NHWC->NCHW copies cost more than the split saves
 
 _convolution_backward = torch.ops.aten.convolution_backward
 
@@ -55,7 +59,7 @@ class _SplitLayoutConv3x3(torch.autograd.Function):
 
 
 def split_backward_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """True where the split backward is both valid and measured faster: CPU, fp32, NHWC, autograd on."""
+    """True where the split backward is both valid and measured faster: CPU, fp32, NHWC, small maps, autograd on."""
     return (
         x.device.type == "cpu"
         and x.dtype == torch.float32
@@ -64,6 +68,7 @@ def split_backward_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
         and (x.requires_grad or weight.requires_grad)
         and not torch.is_autocast_enabled("cpu")
         and x.dim() == 4
+        and x.shape[-2] * x.shape[-1] <= SPLIT_BACKWARD_MAX_PIXELS
         and x.is_contiguous(memory_format=torch.channels_last)
         and not x.is_contiguous()
         and torch.backends.cpu.get_cpu_capability() in SPLIT_BACKWARD_CAPABILITIES
