@@ -50,7 +50,7 @@ def test_cli_also_times_a_variant_beside_the_two_paths(tmp_path: Path) -> None:
     args = ["bench-train", "--arch", "unet", "--steps", "1", "--no-inference", "--also", "channels_last_native"]
     result = CliRunner().invoke(main, [*args, *TINY, "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "| unet | channels_last_native | fp32, eager, channels_last, conv_backward=native |" in result.output
+    assert "| unet | channels_last_native | fp32, eager, channels_last, conv_layout=native |" in result.output
     (variant,) = json.loads(out.read_text())["train"][0]["variants"]
     assert variant["path"] == "channels_last_native" and variant["channels_last"] is True
     assert len(variant["step_times_s"]) == 1 and variant["speedup"] > 0
@@ -116,7 +116,7 @@ def test_default_path_is_what_unetpp_train_runs(
             "precision": precision,
             "input_channels_last": images.is_contiguous(memory_format=torch.channels_last),
             "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
-            "conv_backward": getattr(conv, "backward_impl", "native"),
+            "conv_layout": getattr(conv, "conv_layout", "native"),
             "optimizer": type(optimizer),
             "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
         })
@@ -137,7 +137,7 @@ def test_default_path_is_what_unetpp_train_runs(
         "precision": path.precision,
         "input_channels_last": path.channels_last,
         "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
-        "conv_backward": conv.backward_impl,
+        "conv_layout": conv.conv_layout,
         "optimizer": type(optimizer),
         "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
     }

@@ -17,7 +17,7 @@ from unetpp.data.preprocess import preprocess
 from unetpp.data.processed import load_processed
 from unetpp.data.synth import synthesize
 from unetpp.models import ModelError, build_model, count_parameters
-from unetpp.models.conv import Conv3x3, _SplitLayoutConv3x3, split_backward_applies
+from unetpp.models.conv import Conv3x3, nchw_training_applies
 from unetpp.training.step import train_step
 
 CL = torch.channels_last
@@ -53,57 +53,49 @@ def _conv_pair(cin: int, cout: int, seed: int = 0) -> tuple[nn.Conv2d, Conv3x3]:
 
 
 @pytest.mark.parametrize("input_grad", [True, False])
-def test_split_backward_matches_conv2d_in_fp32(input_grad: bool) -> None:
+def test_auto_layout_conv_matches_conv2d_in_fp32(input_grad: bool) -> None:
+    """Channels_last weights and input, as `unetpp train` has them: same output and gradients as nn.Conv2d."""
     reference, fast = _conv_pair(24, 16)
     x = torch.randn(4, 24, 12, 12)
     x_ref = x.clone().requires_grad_(input_grad)
     x_cl = x.contiguous(memory_format=CL).requires_grad_(input_grad)
     grad_out = torch.randn(4, 16, 12, 12)
     if torch.backends.cpu.get_cpu_capability() == "AVX2":
-        assert split_backward_applies(x_cl, fast.weight)  # the fast path really runs where it is meant to
-    for out, module, inp in (
-        (reference(x_ref), reference, x_ref),
-        (_SplitLayoutConv3x3.apply(x_cl, fast.weight, fast.bias), fast, x_cl),
-        (fast(x_cl), fast, x_cl),
-    ):
-        torch.testing.assert_close(out, nn.functional.conv2d(x, reference.weight, reference.bias, padding=1))
-        grads = torch.autograd.grad(out, [module.weight, module.bias] + ([inp] if input_grad else []), grad_out)
-        if module is reference:
-            expected = [g.detach() for g in grads]
-        else:
-            for got, want in zip(grads, expected):
-                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-            assert grads[0].stride() == module.weight.stride()  # the gradient keeps the parameter's layout
+        assert nchw_training_applies(x_cl, fast.weight)  # the NCHW route really runs where it is meant to
+    out_ref, out_fast = reference(x_ref), fast(x_cl)
+    torch.testing.assert_close(out_fast, out_ref)
+    wanted = [reference.weight, reference.bias] + ([x_ref] if input_grad else [])
+    got = [fast.weight, fast.bias] + ([x_cl] if input_grad else [])
+    grads_fast = torch.autograd.grad(out_fast, got, grad_out)
+    for g_fast, g_ref in zip(grads_fast, torch.autograd.grad(out_ref, wanted, grad_out)):
+        torch.testing.assert_close(g_fast, g_ref, rtol=1e-5, atol=1e-5)
 
 
-def test_split_backward_is_not_used_where_it_does_not_apply() -> None:
+def test_nchw_route_is_not_used_where_it_does_not_apply() -> None:
     _, fast = _conv_pair(8, 8)
-    x = torch.randn(2, 8, 8, 8)
-    assert not split_backward_applies(x, fast.weight)  # NCHW input
-    x_cl = x.contiguous(memory_format=CL).requires_grad_()
+    x_cl = torch.randn(2, 8, 8, 8).contiguous(memory_format=CL)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not split_backward_applies(x_cl, fast.weight)  # autocast must keep casting the conv
+        assert not nchw_training_applies(x_cl, fast.weight)  # autocast must keep casting the conv
         assert fast(x_cl).dtype == torch.bfloat16
     with torch.no_grad():
-        assert not split_backward_applies(x_cl, fast.weight)
-    large = torch.randn(1, 8, 48, 48).contiguous(memory_format=CL).requires_grad_()
-    assert not split_backward_applies(large, fast.weight)  # its transposes cost more than the split saves
-    with pytest.raises(ModelError, match="conv_backward 'fast'"):
-        Conv3x3(3, 4, backward="fast")
+        assert not nchw_training_applies(x_cl, fast.weight)  # inference keeps the layout it is given
+        assert fast(x_cl).is_contiguous(memory_format=CL)
+    with pytest.raises(ModelError, match="conv_layout 'fast'"):
+        Conv3x3(3, 4, conv_layout="fast")
 
 
 @pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
 def test_models_with_either_backward_are_interchangeable(arch: str) -> None:
-    native, auto = build_model(arch, conv_backward="native"), build_model(arch)
+    native, auto = build_model(arch, conv_layout="native"), build_model(arch)
     assert count_parameters(native) == count_parameters(auto)
     assert list(native.state_dict()) == list(auto.state_dict())
     auto.load_state_dict(native.state_dict())  # strict: same keys and shapes
 
 
 def test_training_step_gradients_match_reference_layout(one_thread: None) -> None:
-    """One real train_step, reference (NCHW, native) vs default layout with the split backward."""
+    """One real train_step: the reference (NCHW, plain nn.Conv2d) vs channels_last with conv_layout=auto."""
     torch.manual_seed(3)
-    ref = build_model("nested_unet_ds", conv_backward="native", **SMALL)
+    ref = build_model("nested_unet_ds", conv_layout="native", **SMALL)
     fast = build_model("nested_unet_ds", **SMALL)
     fast.load_state_dict(ref.state_dict())
     fast = fast.to(memory_format=CL)

@@ -42,7 +42,7 @@ class StepPath:
 
 def reference_path() -> StepPath:
     """fp32, eager, NCHW, the models' reference layers: what a plain PyTorch port would do."""
-    return StepPath("reference", "fp32", channels_last=False, model_kwargs={"conv_backward": "native"})
+    return StepPath("reference", "fp32", channels_last=False, model_kwargs={"conv_layout": "native"})
 
 
 def default_path(device: torch.device) -> StepPath:
@@ -53,8 +53,8 @@ def default_path(device: torch.device) -> StepPath:
 def variant_paths() -> dict[str, StepPath]:
     """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth."""
     return {
-        "channels_last_native": StepPath("channels_last_native", "fp32", True, {"conv_backward": "native"}),
-        "nchw_bf16": StepPath("nchw_bf16", "bf16", False, {"conv_backward": "native"}),
+        "channels_last_native": StepPath("channels_last_native", "fp32", True, {"conv_layout": "native"}),
+        "nchw_bf16": StepPath("nchw_bf16", "bf16", False, {"conv_layout": "native"}),
         "channels_last_bf16": StepPath("channels_last_bf16", "bf16", True),
     }
 

@@ -35,7 +35,7 @@ MIN_STEPS = 10
               help="Also write every measurement (all step times, machine, settings) to this JSON file.")
 @click.option("--also", "variants", multiple=True, type=click.Choice(VARIANT_NAMES),
               help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_native = "
-                   "fp32 channels_last with plain nn.Conv2d backward; *_bf16 = bf16 autocast (very slow where "
+                   "fp32 channels_last with plain nn.Conv2d (conv_layout=native); *_bf16 = bf16 autocast (very slow where "
                    "the CPU has no native bf16).")
 @click.option("--allow-few-steps", is_flag=True, default=False,
               help=f"Accept --steps below {MIN_STEPS} (smoke tests only: such medians are not benchmark figures).")

@@ -24,18 +24,18 @@ class VGGBlock(nn.Sequential):
 
     A Sequential (rather than a custom forward) keeps the state_dict flat and
     lets fusion passes see the plain conv/BN/ReLU chain. The convolutions are
-    `Conv3x3` (an nn.Conv2d whose CPU backward can be faster, see models/conv.py);
-    `conv_backward="native"` makes them behave exactly like nn.Conv2d.
+    `Conv3x3` (an nn.Conv2d that may train in a faster memory layout, see models/conv.py);
+    `conv_layout="native"` makes them behave exactly like nn.Conv2d.
     """
 
     def __init__(
-        self, in_channels: int, middle_channels: int, out_channels: int, conv_backward: str = "auto"
+        self, in_channels: int, middle_channels: int, out_channels: int, conv_layout: str = "auto"
     ) -> None:
         super().__init__(
-            Conv3x3(in_channels, middle_channels, conv_backward),
+            Conv3x3(in_channels, middle_channels, conv_layout),
             nn.BatchNorm2d(middle_channels),
             nn.ReLU(inplace=True),
-            Conv3x3(middle_channels, out_channels, conv_backward),
+            Conv3x3(middle_channels, out_channels, conv_layout),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
