@@ -4,10 +4,11 @@
 and GPU kernels want. On AVX2 CPUs without native bf16, training runs in
 fp32, and there PyTorch's oneDNN build is slower in channels_last than in
 NCHW: its channels_last weight-gradient kernel (jit:avx2 on `acdb`) took
-2-4x longer per layer, and a whole fp32 UNet++ training step (batch 16,
-96x96) took 10% (2 threads) to 19% (1 thread) longer in channels_last than
-in NCHW, measured interleaved with `unetpp bench-train --also
-channels_last_native`. So `Conv3x3` (conv_layout="auto") computes in NCHW
+up to 2-4x longer per layer, and a whole fp32 training step (batch 16,
+96x96, measured interleaved with `unetpp bench-train --also
+channels_last_native` on a shared 2-core AMD EPYC) took 8-24% longer in
+channels_last than in NCHW on 1 thread, and -1% to +10% longer on 2
+threads (U-Net +9%). So `Conv3x3` (conv_layout="auto") computes in NCHW
 there: it hands conv2d an NCHW view of its input and weight. The next
 layers then see NCHW activations, so only the image and the weights are
 converted, once per forward. The function is unchanged (same convolution,
