@@ -1,9 +1,9 @@
-"""Matrix-multiply throughput in fp32 and bf16: the ceiling the training step is measured against.
+"""Matrix-multiply throughput in fp32 and bf16: a yardstick for the training step's GFLOP/s.
 
 A training step is almost all convolutions, i.e. GEMM-like work, so the GEMM
 rate of each precision tells whether bf16 autocast can pay off on this
-machine (it does only where the hardware has native bf16) and how close the
-step comes to what the cores can do.
+machine (it does only where the hardware has native bf16). A 1024 GEMM is
+a yardstick, not the peak: larger or better-blocked work can exceed it.
 """
 
 from __future__ import annotations

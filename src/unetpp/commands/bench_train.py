@@ -30,7 +30,8 @@ MIN_STEPS = 10
 @click.option("--inference/--no-inference", default=True, show_default=True,
               help="Also time inference (U-Net; UNet++ with deep supervision at L1..L4).")
 @click.option("--peak/--no-peak", default=True, show_default=True,
-              help="Also time a plain fp32 and bf16 1024x1024 matmul: the ceiling each precision can reach here.")
+              help="Also time a plain fp32 and bf16 1024x1024 matmul: a yardstick per precision (shows whether bf16 "
+                   "is native here).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every measurement (all step times, machine, settings) to this JSON file.")
 @click.option("--also", "variants", multiple=True, type=click.Choice(VARIANT_NAMES),
