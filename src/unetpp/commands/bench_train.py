@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
+from unetpp.commands.options import ARCH_NAMES, device_option
 from unetpp.errors import UnetppError
 
-ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")  # literal so --help does not import torch
 VARIANT_NAMES = ("channels_last_native", "nchw_bf16", "channels_last_bf16")  # benchmarking.paths.variant_paths
 MIN_STEPS = 10
 
@@ -26,7 +26,7 @@ MIN_STEPS = 10
               help="Image side in pixels; a multiple of 16 (the networks pool four times).")
 @click.option("--threads", type=int, default=None,
               help="torch CPU threads [default: all cores available, as `unetpp train` uses].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@device_option
 @click.option("--inference/--no-inference", default=True, show_default=True,
               help="Also time inference (U-Net; UNet++ with deep supervision at L1..L4).")
 @click.option("--peak/--no-peak", default=True, show_default=True,

@@ -11,7 +11,6 @@ Resizing rule (documented in the README):
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
 from unetpp.data.parallel import ordered_map
+from unetpp.data.processed import file_sha256
 from unetpp.errors import UnetppError
 
 POOLING_STEPS = 4  # U-Net and UNet++ halve the resolution four times
@@ -68,14 +68,6 @@ def validate_size(size: int) -> int:
             f"pool {POOLING_STEPS} times (e.g. 96, 128, 256)."
         )
     return size
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
@@ -142,7 +134,7 @@ def preprocess(
                 masks[row] = mask
             dst.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8"))
             dst.attrs["size"] = size
-            dst.attrs["input_sha256"] = sha256_of(src)
+            dst.attrs["input_sha256"] = file_sha256(src)
     finally:
         _close_interim()  # only open in this process when resizing ran inline (workers=1)
     return PreprocessSummary(n_images=len(ids), size=size, out=out)
