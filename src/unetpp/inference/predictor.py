@@ -15,13 +15,12 @@ from torch import nn
 from tqdm import tqdm
 
 from unetpp.training.device import autocast
+from unetpp.training.step import to_model_input
 
 
 def to_input_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """(N,H,W,3) uint8 -> (N,3,H,W) float in [0,1] on `device`, channels_last."""
-    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True)
-    batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    return batch.contiguous(memory_format=torch.channels_last)
+    return to_model_input(torch.from_numpy(np.ascontiguousarray(images)).to(device, non_blocking=True))
 
 
 @torch.inference_mode()

@@ -14,18 +14,21 @@ from unetpp.metrics import PixelCounts, counts_from_logits
 from unetpp.training.device import autocast
 
 
-def make_batch(
-    images: torch.Tensor, masks: torch.Tensor, index: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 (channels_last) and 0/1 float masks (N,1,S,S).
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N,S,S,3) -> float (N,3,S,S) in [0,1], channels_last: the one input scaling, shared with inference.
 
     Permuting NHWC to NCHW gives channels_last strides for free; `.float()`
     keeps them, so the input matches the model's memory format without a copy.
     """
-    x = images[index].permute(0, 3, 1, 2).float().div_(255.0)
-    x = x.contiguous(memory_format=torch.channels_last)
-    y = masks[index].unsqueeze(1).float()
-    return x, y
+    x = images.permute(0, 3, 1, 2).float().div_(255.0)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def make_batch(
+    images: torch.Tensor, masks: torch.Tensor, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 (channels_last) and 0/1 float masks (N,1,S,S)."""
+    return to_model_input(images[index]), masks[index].unsqueeze(1).float()
 
 
 def last_head(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
