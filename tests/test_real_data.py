@@ -1,6 +1,6 @@
 """The data stages on the real DSB2018 stage1_train.zip (skipped when it is absent).
 
-One ingest + preprocess of the real zip is shared by the module (about 25 s of
+One ingest + preprocess of the real zip is shared by the module (about 20 s of
 wall time on 2 idle cores, more on a busy machine); the facts checked are those
 in shared/data/dsb2018/SOURCE.md.
 """
