@@ -197,6 +197,12 @@ def test_declines_damaged_files() -> None:
     idat = good.index(b"IDAT") + 6
     flipped = good[:idat] + bytes([good[idat] ^ 0x40]) + good[idat + 1 :]
     assert read_mask_crop(flipped, BIG) is None  # chunk CRC no longer matches
+    ihdr_end = 8 + 25
+    idat_start, iend_start = good.index(b"IDAT") - 4, good.index(b"IEND") - 4
+    reordered = good[:8] + good[idat_start:iend_start] + good[8:ihdr_end] + good[iend_start:]
+    assert read_mask_crop(reordered, BIG) is None  # IDAT before IHDR
+    twice = good[:ihdr_end] + good[8:ihdr_end] + good[ihdr_end:]
+    assert read_mask_crop(twice, BIG) is None  # a second IHDR
     raw_rows = b"".join(b"\x00" + bytes(24) for _ in range(20))
     assert read_mask_crop(make_png(np.zeros((20, 24), np.uint8), [NONE] * 20, stream=zlib.compress(raw_rows)), BIG)
     short = make_png(np.zeros((20, 24), np.uint8), [NONE] * 20, stream=zlib.compress(raw_rows[:-3]))

@@ -8,10 +8,12 @@ pixel; inflating the whole IDAT stream in one call with zlib-ng costs about
 load took 2.2-2.4 s, one-shot zlib-ng 0.09 s, stdlib zlib 1.8 s.
 
 So this module reads the chunks, inflates once with zlib-ng, and undoes the PNG
-row filters only on the rows that hold the nucleus. Anything outside that narrow
-kind - another bit depth or colour type, interlacing, the Average filter, an
-unknown critical chunk, a bad CRC, a short or over-long stream - returns None,
-and the caller decodes the file with Pillow, which also owns every error message.
+row filters only inside the rows and columns that hold the nucleus. Ancillary
+chunks are ignored, as the Pillow path ignores them for masks. Anything outside
+that narrow kind - another bit depth or colour type, interlacing, the Average
+filter, IHDR not first, an unknown critical chunk, a bad CRC, a short or
+over-long stream - returns None, and the caller decodes the file with Pillow,
+which also owns every error message.
 """
 
 from __future__ import annotations
@@ -59,8 +61,10 @@ def _read_chunks(data: bytes) -> tuple[tuple[int, ...], bytes] | None:
             return None
         if zlib.crc32(memoryview(data)[pos + 4 : body_end]) != struct.unpack_from(">I", data, body_end)[0]:
             return None
+        if (kind == b"IHDR") != (header is None):
+            return None  # IHDR must come first, and only once
         if kind == b"IHDR":
-            if length != 13 or header is not None:
+            if length != 13:
                 return None
             header = struct.unpack_from(">IIBBBBB", data, pos + 8)
         elif kind == b"IDAT":
