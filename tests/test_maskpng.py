@@ -67,6 +67,12 @@ def make_png(
     )
 
 
+def _png_of(img: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def pillow_crop(data: bytes) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
     img = Image.open(io.BytesIO(data))
     box = img.getbbox()
@@ -161,16 +167,8 @@ def test_all_zero_mask_has_no_bbox() -> None:
 
 def test_pillow_written_png_and_split_idat_are_read() -> None:
     mask = blob_mask(64, 80, seed=3)
-    buffer = io.BytesIO()
-    Image.fromarray(mask).save(buffer, format="PNG")
-    assert_matches_pillow(buffer.getvalue())
+    assert_matches_pillow(_png_of(Image.fromarray(mask)))
     assert_matches_pillow(make_png(mask, [UP] * 64, idat_parts=5))
-
-
-def _png_of(img: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,15 @@
 """Ingest: raw stage1_train (zip or folder) -> one native-size HDF5 (format in docs/DESIGN.md).
 
 Decoding ~30k mask PNGs is most of the cost (see `maskpng` for how it is kept
-low), so images are decoded in a small process pool, each worker reading members from its own open zip handle, and the
-results are written to the HDF5 in sorted-id order as they arrive. At most a
-few images are in flight at once, so memory stays flat whatever the dataset size.
+low), so images are decoded in a small process pool, each worker reading
+members from its own open zip handle, and the results are written to the HDF5
+in sorted-id order as they arrive. At most a few images are in flight at once,
+so memory stays flat whatever the dataset size.
 
 Datasets are stored uncompressed: on a fifth of the real set, lzf cut the file
 from 146 to 52 MB but took 12x the CPU to write (2.1 s vs 0.18 s) and 9x to read
 back (1.0 s vs 0.11 s); gzip level 1 was slower still. For the whole set that is
-~15 s more CPU per ingest + preprocess, half the time budget, to save ~400 MB of
+~15 s more CPU per ingest + preprocess, half the 30 s time budget, to save ~400 MB of
 a 623 MB file that can always be rebuilt from the raw zip.
 """
 

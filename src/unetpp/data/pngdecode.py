@@ -19,7 +19,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from unetpp.data.maskpng import read_mask_crop
+from unetpp.data.maskpng import MaskCrop, read_mask_crop
 from unetpp.errors import UnetppError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
@@ -68,14 +68,13 @@ def paint_mask(data: bytes, where: str, labels: np.ndarray, label: int) -> bool:
     fast reader in `maskpng`; any other PNG, and every error, goes through Pillow.
     """
     height, width = labels.shape
-    fast = read_mask_crop(data, max_pixels=height * width)
-    if fast is not None and (fast.height, fast.width) == (height, width):
-        box, crop = fast.bbox, fast.pixels
-    else:
-        box, crop = _pillow_mask_crop(data, where, height, width)
-    if box is None or crop is None:
+    mask = read_mask_crop(data, max_pixels=height * width)
+    if mask is None or (mask.height, mask.width) != (height, width):
+        mask = _pillow_mask_crop(data, where, height, width)
+    if mask.bbox is None or mask.pixels is None:
         return False
-    y0, x0, y1, x1 = box
+    y0, x0, y1, x1 = mask.bbox
+    crop = mask.pixels
     on = crop != 0
     values = crop[on]
     if (values != values[0]).any():
@@ -89,10 +88,8 @@ def paint_mask(data: bytes, where: str, labels: np.ndarray, label: int) -> bool:
     return True
 
 
-def _pillow_mask_crop(
-    data: bytes, where: str, height: int, width: int
-) -> tuple[tuple[int, int, int, int] | None, np.ndarray | None]:
-    """((y0, x0, y1, x1), pixels of that box) of the non-zero pixels, via Pillow (getbbox scans in C)."""
+def _pillow_mask_crop(data: bytes, where: str, height: int, width: int) -> MaskCrop:
+    """The same MaskCrop as `read_mask_crop`, via Pillow (getbbox scans in C); raises on bad input."""
     img = _open(data, where)
     if img.size != (width, height):
         raise UnetppError(
@@ -105,6 +102,6 @@ def _pillow_mask_crop(
             raise UnetppError(f"{where} is a {img.mode} image; masks must be single-channel (greyscale) PNGs.")
     bbox = img.getbbox()
     if bbox is None:
-        return None, None
+        return MaskCrop(height, width, None, None)
     x0, y0, x1, y1 = bbox
-    return (y0, x0, y1, x1), np.asarray(img.crop(bbox))
+    return MaskCrop(height, width, (y0, x0, y1, x1), np.asarray(img.crop(bbox)))
