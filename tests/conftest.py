@@ -32,6 +32,14 @@ def real_raw_zip() -> Path:
     return Path(os.environ.get("UNETPP_RAW_ZIP", default))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def layout_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep `--layout auto`'s per-machine decisions (training/layout.py) out of the user's ~/.cache during tests."""
+    folder = tmp_path_factory.mktemp("layout-cache")
+    os.environ["UNETPP_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("synthetic")

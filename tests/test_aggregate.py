@@ -16,19 +16,42 @@ from unetpp.models import build_model, count_parameters
 ARCHS = ("unet", "nested_unet", "nested_unet_ds")
 
 
-def write_arch(root: Path, arch: str, k: int, epochs: int = 3) -> None:
-    """history.csv and train.json as `unetpp train` writes them, metrics.json as `unetpp evaluate` does."""
-    model_dir = root / "models" / arch
+HISTORY_HEADER = [
+    "epoch",
+    "train_loss",
+    "train_iou",
+    "val_loss",
+    "val_iou_per_image",
+    "val_iou_pooled",
+    "val_iou_batch_pooled",
+    "lr",
+    "seconds",
+]
+
+
+def write_arch(root: Path, arch: str, k: int, epochs: int = 3, seed: int = 0) -> None:
+    """history.csv and train.json as `unetpp train` writes them, metrics.json as `unetpp evaluate` does.
+
+    Seed s adds 0.002 * s to every IoU and Dice, so two seeds differ by a known amount.
+    """
+    model_dir = root / "models" / arch / f"seed{seed}"
     model_dir.mkdir(parents=True)
+    shift = 0.002 * seed
     with open(model_dir / "history.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["epoch", "train_loss", "train_iou", "val_loss", "val_iou", "lr", "seconds"])
+        writer.writerow(HISTORY_HEADER)
         for e in range(1, epochs + 1):
-            writer.writerow([e, 1.0 / e, 0.5 + 0.1 * e, 1.1 / e, 0.45 + 0.1 * e + 0.01 * k, 3e-4, 2.5])
+            val = 0.45 + 0.1 * e + 0.01 * k + shift
+            writer.writerow([e, 1.0 / e, 0.5 + 0.1 * e, 1.1 / e, val - 0.01, val - 0.02, val, 3e-4, 2.5])
+    best = 0.45 + 0.1 * epochs + 0.01 * k + shift
     train = {
         "arch": arch,
         "best_epoch": epochs,
-        "best_val_iou": 0.45 + 0.1 * epochs + 0.01 * k,
+        "best_val_iou": best,
+        "selection_metric": "batch_pooled",
+        "best_val_iou_per_image": best - 0.01,
+        "best_val_iou_pooled": best - 0.02,
+        "best_val_iou_batch_pooled": best,
         "epochs_run": epochs,
         "wall_seconds": 100.0 * (k + 1),
         "device": "cpu",
@@ -37,16 +60,16 @@ def write_arch(root: Path, arch: str, k: int, epochs: int = 3) -> None:
         "settings": {"arch": arch, "model_kwargs": {"filters": list(TINY_FILTERS)}},
     }
     (model_dir / "train.json").write_text(json.dumps(train))
-    result_dir = root / "results" / arch
+    result_dir = root / "results" / arch / f"seed{seed}"
     result_dir.mkdir(parents=True)
     metrics = {
         "n_images": 134,
-        "iou_per_image": 0.80 + 0.01 * k,
-        "iou_pooled": 0.82 + 0.01 * k,
-        "iou_batch_pooled": 0.83 + 0.01 * k,
-        "dice_per_image": 0.88 + 0.01 * k,
-        "dice_pooled": 0.9,
-        "dice_batch_pooled": 0.91,
+        "iou_per_image": 0.80 + 0.01 * k + shift,
+        "iou_pooled": 0.82 + 0.01 * k + shift,
+        "iou_batch_pooled": 0.83 + 0.01 * k + shift,
+        "dice_per_image": 0.88 + 0.01 * k + shift,
+        "dice_pooled": 0.9 + shift,
+        "dice_batch_pooled": 0.91 + shift,
         "batch_size": 16,
     }
     (result_dir / "metrics.json").write_text(json.dumps(metrics))
@@ -59,11 +82,22 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(root: Path, *archs: str, out: str = "results"):
+def run(root: Path, *archs: str, out: str = "results", seeds: tuple[int, ...] = (0,)):
     args = ["aggregate", "--models-dir", root / "models", "--results-dir", root / "results", "--out", root / out]
     for arch in archs:
         args += ["--arch", arch]
+    for seed in seeds:
+        args += ["--seed", seed]
     return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def summary_rows(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """(header, {arch: cells}) of the table in summary.md."""
+    summary = (root / "results" / "summary.md").read_text()
+    table = [line for line in summary.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    rows = {line.split("`")[1]: [c.strip() for c in line.strip("|").split("|")] for line in table[2:]}
+    return header, rows
 
 
 def outputs(root: Path, out: str = "results") -> list[str]:
@@ -76,18 +110,27 @@ def test_writes_three_files_with_published_column(project):
     assert outputs(project) == ["curves.png", "metrics.json", "summary.md"]
     metrics = json.loads((project / "results" / "metrics.json").read_text())
     assert list(metrics) == list(ARCHS)
-    assert metrics["nested_unet"]["iou_per_image"] == pytest.approx(0.81)
-    assert metrics["nested_unet_ds"]["iou_batch_pooled"] == pytest.approx(0.85)
-    assert metrics["unet"]["train_seconds"] == 100.0 and metrics["unet"]["epochs_run"] == 3
-    assert metrics["unet"]["best_epoch"] == 3 and metrics["unet"]["n_images"] == 134
+    assert all(
+        set(metrics[arch]) == {"mean", "sd", "seeds"} and list(metrics[arch]["seeds"]) == ["0"] for arch in ARCHS
+    )
+    # One seed: the mean is that seed's value and every sd is null.
+    assert metrics["nested_unet"]["mean"]["iou_per_image"] == pytest.approx(0.81)
+    assert metrics["nested_unet"]["seeds"]["0"]["iou_per_image"] == pytest.approx(0.81)
+    assert set(metrics["unet"]["sd"].values()) == {None}
+    assert set(metrics["unet"]["sd"]) == set(metrics["unet"]["mean"]) == set(metrics["unet"]["seeds"]["0"])
+    assert metrics["nested_unet_ds"]["mean"]["iou_batch_pooled"] == pytest.approx(0.85)
+    assert metrics["nested_unet_ds"]["mean"]["best_val_iou_per_image"] == pytest.approx(0.76)
+    unet = metrics["unet"]["seeds"]["0"]
+    assert unet["train_seconds"] == 100.0 and unet["epochs_run"] == 3
+    assert unet["best_epoch"] == 3 and unet["n_images"] == 134
+    assert unet["best_val_iou"] == pytest.approx(0.75) and unet["best_val_iou_pooled"] == pytest.approx(0.73)
     for arch in ARCHS:  # recounted from the arch and model_kwargs in train.json
-        assert metrics[arch]["parameters"] == count_parameters(build_model(arch, filters=TINY_FILTERS))
-    assert metrics["nested_unet_ds"]["parameters"] - metrics["nested_unet"]["parameters"] == 3 * (4 + 1)
+        assert metrics[arch]["seeds"]["0"]["parameters"] == count_parameters(build_model(arch, filters=TINY_FILTERS))
+    parameters = {arch: metrics[arch]["mean"]["parameters"] for arch in ARCHS}
+    assert parameters["nested_unet_ds"] - parameters["nested_unet"] == 3 * (4 + 1)
     summary = (project / "results" / "summary.md").read_text()
-    table = [line for line in summary.splitlines() if line.startswith("|")]
-    header = [c.strip() for c in table[0].strip("|").split("|")]
+    header, rows = summary_rows(project)
     assert header.index("Published IoU") == header.index("IoU batch-pooled") + 1
-    rows = {line.split("`")[1]: [c.strip() for c in line.strip("|").split("|")] for line in table[2:]}
     assert rows["unet"][header.index("Published IoU")] == "0.8347"
     assert rows["nested_unet"][header.index("Published IoU")] == "0.8321"
     assert rows["nested_unet_ds"][header.index("Published IoU")] == "0.8367"
@@ -104,30 +147,96 @@ def test_rows_follow_the_arch_order_and_subsets_work(project):
     assert list(json.loads((project / "two" / "metrics.json").read_text())) == ["nested_unet_ds", "unet"]
 
 
+def test_several_seeds_give_mean_and_sample_sd(project):
+    for k, arch in enumerate(ARCHS):
+        write_arch(project, arch, k, seed=1)
+        write_arch(project, arch, k, seed=2)
+    res = run(project, *ARCHS, seeds=(0, 1, 2))
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((project / "results" / "metrics.json").read_text())
+    unet = metrics["unet"]
+    assert list(unet["seeds"]) == ["0", "1", "2"]
+    assert unet["seeds"]["2"]["iou_per_image"] == pytest.approx(0.804)
+    # Seeds shift IoU by 0, 0.002, 0.004: mean +0.002, sample sd (ddof=1) 0.002.
+    assert unet["mean"]["iou_per_image"] == pytest.approx(0.802)
+    assert unet["sd"]["iou_per_image"] == pytest.approx(0.002)
+    assert unet["sd"]["epochs_run"] == 0.0 and unet["mean"]["epochs_run"] == 3.0
+    header, rows = summary_rows(project)
+    assert rows["nested_unet"][header.index("IoU per image")] == "0.8120 ± 0.0020"
+    assert rows["nested_unet"][header.index("Seeds")] == "0, 1, 2"
+    assert rows["nested_unet"][header.index("Epochs run")] == "3.0 ± 0.0"
+    assert rows["unet"][header.index("Published IoU")] == "0.8347"
+
+
+def test_a_missing_seed_is_named(project):
+    res = run(project, *ARCHS, seeds=(0, 1))
+    assert res.exit_code == 1, res.output
+    assert "models/unet/seed1/train.json does not exist" in res.output
+    assert "unetpp train --arch unet --seed 1" in res.output
+    assert outputs(project) == []
+
+
+def test_curves_use_the_selection_metric_with_batch_pooled_as_fallback(project):
+    path = project / "models" / "unet" / "seed0" / "train.json"
+    train = json.loads(path.read_text())
+    del train["selection_metric"]
+    path.write_text(json.dumps(train))
+    nested = project / "models" / "nested_unet" / "seed0" / "train.json"
+    nested.write_text(json.dumps({**json.loads(nested.read_text()), "selection_metric": "per_image"}))
+    from unetpp.evaluation.aggregate import collect, curves_figure
+
+    results = [collect(arch, 0, project / "models", project / "results") for arch in ("unet", "nested_unet")]
+    assert [r.selection_metric for r in results] == ["batch_pooled", "per_image"]
+    iou_axis = curves_figure(results).axes[1]
+    lines = {line.get_label(): list(line.get_ydata()) for line in iou_axis.get_lines()}
+    assert lines["U-Net seed 0 val"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_batch_pooled
+    assert lines["UNet++ seed 0 val"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_per_image (k=1: -0.01)
+    dots = [list(line.get_ydata()) for line in iou_axis.get_lines() if line.get_label().startswith("_")]
+    assert dots == [pytest.approx([0.75]), pytest.approx([0.75])]  # the kept epoch, on each run's own curve
+
+
 def test_parameters_from_train_json_when_present(project):
-    path = project / "models" / "unet" / "train.json"
+    path = project / "models" / "unet" / "seed0" / "train.json"
     train = json.loads(path.read_text())
     train["parameters"] = 123
     path.write_text(json.dumps(train))
     assert run(project, "unet").exit_code == 0
-    assert json.loads((project / "results" / "metrics.json").read_text())["unet"]["parameters"] == 123
+    unet = json.loads((project / "results" / "metrics.json").read_text())["unet"]
+    assert unet["seeds"]["0"]["parameters"] == 123 and unet["mean"]["parameters"] == 123
 
 
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda r: (r / "models/nested_unet/history.csv").unlink(), "models/nested_unet/history.csv does not exist"),
-        (lambda r: (r / "models/unet/train.json").unlink(), "unetpp train --arch unet"),
-        (lambda r: (r / "results/nested_unet_ds/metrics.json").unlink(), "unetpp evaluate` for nested_unet_ds"),
-        (lambda r: (r / "results/unet/metrics.json").write_text("{not json"), "is not valid JSON"),
-        (lambda r: (r / "results/unet/metrics.json").write_text('{"n_images": 3}'), "lacks the key(s) iou_per_image"),
         (
-            lambda r: (r / "models/unet/history.csv").write_text("epoch,train_loss\n1,0.5\n"),
-            "lacks the key(s) train_iou, val_loss, val_iou",
+            lambda r: (r / "models/nested_unet/seed0/history.csv").unlink(),
+            "models/nested_unet/seed0/history.csv does not exist",
+        ),
+        (lambda r: (r / "models/unet/seed0/train.json").unlink(), "unetpp train --arch unet --seed 0"),
+        (
+            lambda r: (r / "results/nested_unet_ds/seed0/metrics.json").unlink(),
+            "unetpp evaluate` for nested_unet_ds seed 0",
+        ),
+        (lambda r: (r / "results/unet/seed0/metrics.json").write_text("{not json"), "is not valid JSON"),
+        (
+            lambda r: (r / "results/unet/seed0/metrics.json").write_text('{"n_images": 3}'),
+            "lacks the key(s) iou_per_image",
         ),
         (
-            lambda r: (r / "models/unet/train.json").write_text((r / "models/nested_unet/train.json").read_text()),
+            lambda r: (r / "models/unet/seed0/history.csv").write_text("epoch,train_loss,val_iou\n1,0.5,0.5\n"),
+            "lacks the key(s) train_iou, val_loss, val_iou_per_image, val_iou_pooled, val_iou_batch_pooled",
+        ),
+        (
+            lambda r: (r / "models/unet/seed0/train.json").write_text(
+                (r / "models/nested_unet/seed0/train.json").read_text()
+            ),
             "written for arch 'nested_unet', not 'unet'",
+        ),
+        (
+            lambda r: (r / "models/unet/seed0/train.json").write_text(
+                (r / "models/unet/seed0/train.json").read_text().replace('"batch_pooled"', '"median"')
+            ),
+            "selection_metric 'median', not one of per_image, pooled, batch_pooled",
         ),
     ],
 )
@@ -146,4 +255,10 @@ def test_bad_inputs_give_clear_errors_and_no_output(project, damage, message):
 def test_bad_arch_options(project, archs, message):
     res = run(project, *archs)
     assert res.exit_code == 1 and message in res.output
+    assert outputs(project) == []
+
+
+def test_a_seed_given_twice_is_refused(project):
+    res = run(project, "unet", seeds=(0, 0))
+    assert res.exit_code == 1 and "--seed 0 given more than once" in res.output
     assert outputs(project) == []

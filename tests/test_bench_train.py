@@ -10,12 +10,13 @@ import torch
 from click.testing import CliRunner
 
 from unetpp.benchmarking.peak import gemm_gflops
-from unetpp.benchmarking.paths import build_for_path, default_path, reference_path
+from unetpp.benchmarking.paths import StepPath, build_for_path, default_path, reference_path
 from unetpp.benchmarking.train_steps import count_train_step_flops, time_train_steps
 from unetpp.cli import main
 from unetpp.models import build_model
 from unetpp.models.flops import count_forward_flops
 from unetpp.training.device import resolve_precision
+from unetpp.training.layout import resolve_layout
 
 TINY = ["--size", "32", "--batch-size", "2", "--warmup", "0", "--allow-few-steps", "--no-progress", "--no-peak"]
 
@@ -34,7 +35,13 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
         assert len(row[name]["step_times_s"]) == 2
         assert row[name]["median_step_s"] > 0 and row[name]["gflops_per_s"] > 0
     assert row["speedup"] == pytest.approx(row["reference"]["median_step_s"] / row["default"]["median_step_s"])
-    assert row["reference"]["channels_last"] is False and row["default"]["channels_last"] is True
+    # The default path trains in the layout `unetpp train --layout auto` chose on this machine (now cached).
+    chosen = resolve_layout("auto", torch.device("cpu"), "fp32", "unet", 2, 32, data["settings"]["threads"], {})
+    assert chosen["source"] == "cached"
+    assert row["reference"]["channels_last"] is False
+    assert row["default"]["channels_last"] is (chosen["layout"] == "channels_last")
+    assert f"unet fp32, eager, {'channels_last' if row['default']['channels_last'] else 'NCHW'} (measured)" in (
+        result.output)
     assert row["reference"]["precision"] == "fp32"
     assert row["default"]["precision"] == resolve_precision("auto", torch.device("cpu"))
     cases = [(r["arch"], r["output"]) for r in data["inference"]]
@@ -47,12 +54,12 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
 
 def test_cli_also_times_a_variant_beside_the_two_paths(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
-    args = ["bench-train", "--arch", "unet", "--steps", "1", "--no-inference", "--also", "channels_last_native"]
+    args = ["bench-train", "--arch", "unet", "--steps", "1", "--no-inference", "--also", "channels_last_fp32"]
     result = CliRunner().invoke(main, [*args, *TINY, "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "| unet | channels_last_native | fp32, eager, channels_last, conv_layout=native |" in result.output
+    assert "| unet | channels_last_fp32 | fp32, eager, channels_last |" in result.output
     (variant,) = json.loads(out.read_text())["train"][0]["variants"]
-    assert variant["path"] == "channels_last_native" and variant["channels_last"] is True
+    assert variant["path"] == "channels_last_fp32" and variant["channels_last"] is True
     assert len(variant["step_times_s"]) == 1 and variant["speedup"] > 0
 
 
@@ -85,13 +92,15 @@ def test_step_flops_are_forward_plus_both_gradients(arch: str) -> None:
 def test_timing_interleaves_paths_from_the_same_weights() -> None:
     device = torch.device("cpu")
     kwargs = {"filters": (4, 8, 8, 8, 8)}
-    ref, dflt = (build_for_path("unet", p, device, 3, kwargs)[0] for p in (reference_path(), default_path(device)))
-    for a, b in zip(ref.state_dict().values(), dflt.state_dict().values()):
+    channels_last = StepPath("channels_last", "fp32", True)
+    ref, cl = (build_for_path("unet", p, device, 3, kwargs)[0] for p in (reference_path(), channels_last))
+    for a, b in zip(ref.state_dict().values(), cl.state_dict().values()):
         assert torch.equal(a, b)
-    assert dflt.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
-    timings = time_train_steps("unet", [reference_path(), default_path(device)], device, steps=3, warmup=1,
+    assert cl.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not ref.encoder[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+    timings = time_train_steps("unet", [reference_path(), channels_last], device, steps=3, warmup=1,
                                batch_size=2, size=32, model_kwargs=kwargs, progress=False)
-    assert [t.path.name for t in timings] == ["reference", "default"]
+    assert [t.path.name for t in timings] == ["reference", "channels_last"]
     assert all(len(t.times) == 3 and min(t.times) > 0 for t in timings)
 
 
@@ -116,7 +125,6 @@ def test_default_path_is_what_unetpp_train_runs(
             "precision": precision,
             "input_channels_last": images.is_contiguous(memory_format=torch.channels_last),
             "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
-            "conv_layout": getattr(conv, "conv_layout", "native"),
             "optimizer": type(optimizer),
             "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
         })
@@ -130,14 +138,13 @@ def test_default_path_is_what_unetpp_train_runs(
     loop.train(config, progress=False)
 
     device = torch.device("cpu")
-    path = default_path(device)
+    path = default_path(device, "unet", 4, 32, torch.get_num_threads(), kwargs)
     model, optimizer = build_for_path("unet", path, device, 0, kwargs)
     conv = model.encoder[0][0]
     expected = {
         "precision": path.precision,
         "input_channels_last": path.channels_last,
         "weight_channels_last": conv.weight.is_contiguous(memory_format=torch.channels_last),
-        "conv_layout": conv.conv_layout,
         "optimizer": type(optimizer),
         "defaults": {k: v for k, v in optimizer.defaults.items() if k != "lr"},
     }

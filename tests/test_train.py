@@ -22,17 +22,19 @@ from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
 from unetpp.models import build_model
 from unetpp.training import loop
-from unetpp.training.checkpoint import CHECKPOINT_FILE, default_checkpoint_dir
+from unetpp.metrics import REDUCTIONS
+from unetpp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, run_checkpoint_dir, save_checkpoint
 from unetpp.training.device import cpu_bf16_flags, resolve_device, resolve_precision
-from unetpp.training.loop import EpochStats, TrainConfig, shuffled_order, train, validate
+from unetpp.training.loop import EpochStats, TrainConfig, shuffled_order, train, validation_pass
 from unetpp.training.outputs import HISTORY_COLUMNS
 from unetpp.training.step import make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
 
 TINY = {"filters": (4, 8, 16, 32, 64)}
 SUMMARY_KEYS = {
-    "best_epoch", "best_val_iou", "best_val_iou_batch_pooled", "epochs_run", "wall_seconds", "device",
-    "precision", "torch_version", "settings",
+    "best_epoch", "best_val_iou", "best_val_iou_per_image", "best_val_iou_pooled", "best_val_iou_batch_pooled",
+    "epochs_run", "wall_seconds", "device", "precision", "torch_version", "settings", "selection_metric", "layout",
+    "git_commit", "git_commits", "seed",
 }
 
 
@@ -73,6 +75,11 @@ def config(tmp_path: Path, data: tuple[Path, Path], **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
+def checkpoint_files(root: Path) -> list[Path]:
+    """The resume checkpoints under a --checkpoint-dir root (one folder per run)."""
+    return sorted(root.glob(f"*/{CHECKPOINT_FILE}"))
+
+
 def read_history(out: Path) -> list[dict[str, str]]:
     with open(out / "history.csv", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -95,9 +102,9 @@ def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) ->
 def test_cli_end_to_end_writes_three_files(tmp_path, data):
     out = tmp_path / "models" / "unet"
     ckpt = tmp_path / "ckpt"
-    for stale in (out / ".model.pt.tmp-dead.pt", ckpt / ".last.pt.tmp-dead.pt"):  # left by a kill -9
-        stale.parent.mkdir(parents=True, exist_ok=True)
-        stale.write_bytes(b"half")
+    stale = out / ".model.pt.tmp-dead.pt"  # left by a kill -9
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
     result = CliRunner().invoke(main, [
         "train", "--data", str(data[0]), "--split", str(data[1]), "--arch", "unet", "--epochs", "2",
         "--batch-size", "12", "--seed", "0", "--device", "cpu", "--precision", "fp32", "--out", str(out),
@@ -105,7 +112,7 @@ def test_cli_end_to_end_writes_three_files(tmp_path, data):
     ])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["history.csv", "model.pt", "train.json"]
-    assert not ckpt.exists()  # removed after success
+    assert list(ckpt.iterdir()) == []  # the run's checkpoint folder is removed after success
     rows = read_history(out)
     assert tuple(rows[0].keys()) == HISTORY_COLUMNS
     assert [int(r["epoch"]) for r in rows] == [1, 2]
@@ -114,7 +121,18 @@ def test_cli_end_to_end_writes_three_files(tmp_path, data):
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["epochs_run"] == 2 and summary["device"] == "cpu" and summary["precision"] == "fp32"
     best = summary["best_epoch"]
-    assert summary["best_val_iou"] == max(float(r["val_iou"]) for r in rows) == float(rows[best - 1]["val_iou"])
+    # The default selection metric is the reference's batch-pooled val IoU.
+    assert summary["selection_metric"] == "batch_pooled"
+    column = [float(r["val_iou_batch_pooled"]) for r in rows]
+    assert summary["best_val_iou"] == max(column) == column[best - 1] == summary["best_val_iou_batch_pooled"]
+    for r in REDUCTIONS:
+        assert summary[f"best_val_iou_{r}"] == float(rows[best - 1][f"val_iou_{r}"])
+    # The code that trained it: this checkout's commit.
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    if head.returncode == 0:
+        assert summary["git_commit"]["sha"] == head.stdout.strip()
+        assert summary["git_commits"] == [{"commit": summary["git_commit"], "from_epoch": 1}]
+    assert summary["layout"]["layout"] in ("channels_last", "nchw")
 
     payload = torch.load(out / "model.pt", weights_only=True)
     assert {"state_dict", "arch", "model_kwargs", "settings", "best_epoch", "best_val_iou"} <= payload.keys()
@@ -126,10 +144,10 @@ def test_cli_end_to_end_writes_three_files(tmp_path, data):
     # Rebuilt from the file alone, the model reproduces the best epoch's validation figures exactly.
     model = build_model(payload["arch"], **payload["model_kwargs"])
     model.load_state_dict(payload["state_dict"])
-    stats = validate(model, torch.from_numpy(val.images), torch.from_numpy(val.masks), 12, "fp32")
-    assert stats.iou == summary["best_val_iou"]
+    stats = validation_pass(model, torch.from_numpy(val.images), torch.from_numpy(val.masks), 12, "fp32")
+    assert stats.iou["batch_pooled"] == summary["best_val_iou"]
     assert stats.loss == pytest.approx(float(rows[best - 1]["val_loss"]), rel=1e-6)
-    assert stats.iou_batch_pooled == summary["best_val_iou_batch_pooled"]
+    assert stats.iou["per_image"] == summary["best_val_iou_per_image"]
 
 
 # --- reproducibility and resume ---------------------------------------------------------------
@@ -143,6 +161,8 @@ def test_same_seed_gives_identical_history_and_weights(tmp_path, data):
     assert first["best_val_iou"] == second["best_val_iou"]
     assert_same_state(torch.load(tmp_path / "a/model.pt", weights_only=True)["state_dict"],
                       torch.load(tmp_path / "b/model.pt", weights_only=True)["state_dict"])
+    # Byte for byte, too: DVC caches model.pt by content hash.
+    assert (tmp_path / "a/model.pt").read_bytes() == (tmp_path / "b/model.pt").read_bytes()
     other = train(config(tmp_path, data, out=tmp_path / "c", seed=1), progress=False)
     assert without_seconds(read_history(tmp_path / "c")) != without_seconds(read_history(tmp_path / "a"))
     assert other["settings"]["seed"] == 1
@@ -171,14 +191,16 @@ def test_kill_9_then_rerun_resumes_and_matches_uninterrupted(tmp_path, data, cap
     script.write_text(KILL_SCRIPT)
     proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert (tmp_path / "ckpt" / CHECKPOINT_FILE).is_file()
+    assert len(checkpoint_files(tmp_path / "ckpt")) == 1
     assert not (tmp_path / "resumed").exists()  # outputs only at the end
+    stale = checkpoint_files(tmp_path / "ckpt")[0].parent / ".last.pt.tmp-dead.pt"  # as a kill mid-save leaves
+    stale.write_bytes(b"half")
 
     cfg = config(tmp_path, data, arch="nested_unet_ds", epochs=3, out=tmp_path / "resumed")
     resumed = train(cfg, progress=False)
     assert "resuming" in capfd.readouterr().err
     assert resumed["resumed_after_epoch"] == 1 and resumed["epochs_run"] == 3
-    assert not (tmp_path / "ckpt").exists()
+    assert checkpoint_files(tmp_path / "ckpt") == []
 
     straight = train(replace(cfg, out=tmp_path / "straight", checkpoint_dir=tmp_path / "ckpt2"), progress=False)
     assert straight["resumed_after_epoch"] == 0
@@ -204,21 +226,22 @@ def test_interrupt_leaves_no_outputs_and_resume_uses_only_matching_checkpoints(t
     cfg = config(tmp_path, data, epochs=2)
     with pytest.raises(Interrupt):
         train(cfg, progress=False, on_epoch_end=interrupt_after(1))
-    assert (tmp_path / "ckpt" / CHECKPOINT_FILE).is_file() and not cfg.out.exists()
+    assert len(checkpoint_files(tmp_path / "ckpt")) == 1 and not cfg.out.exists()
     capfd.readouterr()
 
-    # Different lr: the checkpoint is ignored (one line on stderr) and replaced by this run's own.
+    # Different lr: that checkpoint is not used (and named on stderr); this run starts its own.
     with pytest.raises(Interrupt):
         train(replace(cfg, lr=1e-3), progress=False, on_epoch_end=interrupt_after(1))
     err = capfd.readouterr().err
-    assert "ignoring checkpoint" in err and "different arguments" in err and "resuming" not in err
+    assert "from other settings or data; it is not used" in err and "resuming" not in err
+    assert len(checkpoint_files(tmp_path / "ckpt")) == 2
 
     # Same arguments as that run, but the data file changed underneath: not reused either.
     with h5py.File(data[0], "a") as f:
         f.attrs["touched"] = 1
     with pytest.raises(Interrupt):
         train(replace(cfg, lr=1e-3), progress=False, on_epoch_end=interrupt_after(1))
-    assert "ignoring checkpoint" in capfd.readouterr().err
+    assert "resuming" not in capfd.readouterr().err
 
     # Same arguments and data: resumed after epoch 1.
     summary = train(replace(cfg, lr=1e-3), progress=False)
@@ -226,11 +249,23 @@ def test_interrupt_leaves_no_outputs_and_resume_uses_only_matching_checkpoints(t
     assert summary["resumed_after_epoch"] == 1 and summary["epochs_run"] == 2
 
 
-def test_default_checkpoint_dir_depends_on_out_path(tmp_path):
-    a = default_checkpoint_dir(tmp_path / "models/unet", root=tmp_path)
-    b = default_checkpoint_dir(tmp_path / "models/nested_unet", root=tmp_path)
-    assert a.parent == tmp_path / ".checkpoints" and a != b
-    assert a == default_checkpoint_dir(tmp_path / "models/../models/unet", root=tmp_path)
+def test_checkpoint_dir_is_the_same_from_any_clone_and_differs_per_out_and_settings(tmp_path):
+    fp, other_fp = "a" * 64, "b" * 64
+    a = run_checkpoint_dir(tmp_path, "models/unet/seed0", fp)
+    assert a == tmp_path / "models-unet-seed0-aaaaaaaaaaaa"  # no absolute path in it: any clone finds it
+    assert a == run_checkpoint_dir(tmp_path, "models/../models/unet/seed0/", fp)
+    assert a != run_checkpoint_dir(tmp_path, "models/unet/seed1", fp)
+    assert a != run_checkpoint_dir(tmp_path, "models/unet/seed0", other_fp)
+
+
+def test_a_checkpoint_with_another_fingerprint_in_the_folder_is_ignored(tmp_path, capfd):
+    save_checkpoint(tmp_path, {"fingerprint": "x" * 64, "history": []})
+    assert load_checkpoint(tmp_path, "x" * 64)["history"] == []
+    assert load_checkpoint(tmp_path, "y" * 64) is None
+    assert "different arguments or input data" in capfd.readouterr().err
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"torn")
+    assert load_checkpoint(tmp_path, "x" * 64) is None
+    assert "unreadable checkpoint" in capfd.readouterr().err
 
 
 # --- early stopping -----------------------------------------------------------------------------
@@ -248,24 +283,24 @@ def test_early_stopping_rule():
 
 def test_training_stops_after_patience_epochs_without_gain(tmp_path, data, monkeypatch):
     scripted = iter([0.5, 0.6, 0.55, 0.9, 0.95])
-    real_validate = loop.validate
+    real_validate = loop.validation_pass
 
     def fake_validate(*args, **kwargs) -> EpochStats:
         real = real_validate(*args, **kwargs)
         value = next(scripted)
-        return EpochStats(real.loss, value, value)
+        return EpochStats(real.loss, {r: value for r in REDUCTIONS})
 
-    monkeypatch.setattr(loop, "validate", fake_validate)
+    monkeypatch.setattr(loop, "validation_pass", fake_validate)
     cfg = config(tmp_path, data, epochs=5, patience=1)
     states: dict[int, dict[str, torch.Tensor]] = {}
 
     def remember(epoch: int, row: dict) -> None:
-        states[epoch] = torch.load(cfg.checkpoint_dir / CHECKPOINT_FILE, weights_only=True)["model"]
+        states[epoch] = torch.load(checkpoint_files(cfg.checkpoint_dir)[0], weights_only=True)["model"]
 
     summary = train(cfg, progress=False, on_epoch_end=remember)
     assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
     assert summary["best_epoch"] == 2 and summary["best_val_iou"] == 0.6
-    assert [float(r["val_iou"]) for r in read_history(cfg.out)] == [0.5, 0.6, 0.55]
+    assert [float(r["val_iou_batch_pooled"]) for r in read_history(cfg.out)] == [0.5, 0.6, 0.55]
     # model.pt holds the weights after epoch 2, not the last epoch's
     saved = torch.load(cfg.out / "model.pt", weights_only=True)["state_dict"]
     assert_same_state(saved, states[2])
@@ -395,3 +430,89 @@ def test_cli_help_lists_every_architecture():
     from unetpp.models import ARCHITECTURES
 
     assert list(ARCH_NAMES) == list(ARCHITECTURES)
+
+
+# --- memory layout ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_resumed_run_keeps_its_layout_and_records_it(tmp_path, data, monkeypatch):
+    from unetpp.training import layout as layout_module
+
+    monkeypatch.setenv("UNETPP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(layout_module, "measure", lambda *a, **k: {"layout": "nchw", "nchw_step_s": 1.0,
+                                                                     "channels_last_step_s": 1.0})
+    seen: list[bool] = []
+    real_step = loop.train_step
+
+    def spy(model, optimizer, images, masks, precision):  # type: ignore[no-untyped-def]
+        seen.append(images.is_contiguous(memory_format=torch.channels_last))
+        return real_step(model, optimizer, images, masks, precision)
+
+    monkeypatch.setattr(loop, "train_step", spy)
+    cfg = config(tmp_path, data, epochs=2, layout="auto")
+    with pytest.raises(Interrupt):
+        train(cfg, progress=False, on_epoch_end=interrupt_after(1))
+    assert seen and not any(seen)  # NCHW batches
+    # This machine's cached answer changes (say, a new measurement); the interrupted run keeps NCHW.
+    (tmp_path / "cache" / "layout.json").unlink()
+    monkeypatch.setattr(layout_module, "measure", lambda *a, **k: {"layout": "channels_last", "nchw_step_s": 2.0,
+                                                                     "channels_last_step_s": 1.0})
+    seen.clear()
+    summary = train(cfg, progress=False)
+    assert summary["resumed_after_epoch"] == 1 and seen and not any(seen)
+    assert summary["layout"] == {"layout": "nchw", "nchw_step_s": 1.0, "channels_last_step_s": 1.0,
+                                 "source": "measured", "cache": str(tmp_path / "cache" / "layout.json")}
+    # A fresh run measures again and follows the new answer.
+    seen.clear()
+    fresh = train(replace(cfg, out=tmp_path / "fresh"), progress=False)
+    assert fresh["layout"]["layout"] == "channels_last" and all(seen)
+
+
+def test_selection_metric_picks_the_kept_epoch(tmp_path, data, monkeypatch):
+    """Scripted val IoU whose reductions disagree: per_image peaks at epoch 2, batch_pooled at epoch 3."""
+    script = {"per_image": [0.5, 0.9, 0.6], "pooled": [0.7, 0.6, 0.65], "batch_pooled": [0.5, 0.6, 0.8]}
+    real_validate = loop.validation_pass
+    epochs = iter(range(3))
+
+    def fake_validate(*args, **kwargs) -> EpochStats:
+        k = next(epochs)
+        return EpochStats(real_validate(*args, **kwargs).loss, {r: script[r][k] for r in REDUCTIONS})
+
+    monkeypatch.setattr(loop, "validation_pass", fake_validate)
+    expected = {"per_image": (2, 0.9), "pooled": (1, 0.7), "batch_pooled": (3, 0.8)}
+    for metric, (best_epoch, best_value) in expected.items():
+        epochs = iter(range(3))
+        summary = train(config(tmp_path, data, epochs=3, selection_metric=metric, out=tmp_path / metric),
+                        progress=False)
+        assert (summary["best_epoch"], summary["best_val_iou"]) == (best_epoch, best_value), metric
+        assert {r: summary[f"best_val_iou_{r}"] for r in REDUCTIONS} == {r: script[r][best_epoch - 1]
+                                                                         for r in REDUCTIONS}
+        rows = read_history(tmp_path / metric)
+        assert [float(row["val_iou_pooled"]) for row in rows] == script["pooled"]
+
+
+# --- progress of unfinished runs ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_progress_exports_the_history_so_far_of_an_interrupted_run(tmp_path, data):
+    cfg = config(tmp_path, data, epochs=3, out=tmp_path / "models/unet/seed0")
+    with pytest.raises(Interrupt):
+        train(cfg, progress=False, on_epoch_end=interrupt_after(2))
+    result = CliRunner().invoke(main, ["progress", "--checkpoint-dir", str(cfg.checkpoint_dir),
+                                       "--out", str(tmp_path / "progress")])
+    assert result.exit_code == 0, result.output
+    (folder,) = (tmp_path / "progress").iterdir()
+    assert folder.name.startswith(f"{str(tmp_path).strip('/').replace('/', '-').replace('.', '_')}-models-unet-seed0-")
+    rows = read_history(folder)
+    assert [int(r["epoch"]) for r in rows] == [1, 2] and tuple(rows[0]) == HISTORY_COLUMNS
+    status = json.loads((folder / "status.json").read_text())
+    assert (status["arch"], status["seed"], status["epochs_done"], status["max_epochs"]) == ("unet", 0, 2, 3)
+    column = [float(r["val_iou_batch_pooled"]) for r in rows]
+    assert status["best_val_iou"] == max(column) and status["best_epoch"] == column.index(max(column)) + 1
+    assert status["layout"]["layout"] in ("channels_last", "nchw") and status["git_commits"][0]["from_epoch"] == 1
+    # Finishing the run afterwards resumes and is unaffected by the export.
+    assert train(cfg, progress=False)["resumed_after_epoch"] == 2
+    empty = CliRunner().invoke(main, ["progress", "--checkpoint-dir", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert empty.exit_code == 1 and "holds no training checkpoints" in empty.output

@@ -7,14 +7,18 @@ edit are read without running anything: `snakemake -n` lists every job to run,
 `dvc status` lists the stages whose own deps changed (DVC finds the downstream
 ones only while running), so the test also checks that DVC's changed stages plus
 everything downstream of them in dvc.yaml equal Snakemake's plan.
-The last test trains twice more (1 epoch) on a second git branch with another
-train.lr and checks that `dvc metrics diff` shows the IoU change.
+Code is a dependency too: a comment added to a module reruns exactly the stages
+that import it (and downstream), and `snakemake --touch` accepts such an edit
+without rerunning anything, in both tools.
+The last tests train twice more (1 epoch) on a second git branch with another
+train.lr and check that `dvc metrics diff` shows the IoU change.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +27,13 @@ from typing import Any
 import pytest
 import yaml
 
-from workflow_helpers import BIN, DVC, SNAKEMAKE, Job, copy_workflow, dvc_stages, run, snakemake_plan
+from workflow_helpers import BIN, DVC, SNAKEMAKE, Job, copy_workflow, dvc_stage_name, dvc_stages, run, snakemake_plan
 
 pytestmark = pytest.mark.slow
 
 STAGE_COMMANDS = ("synth", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+PIPELINE = STAGE_COMMANDS[1:]
+PER_RUN_STAGES = ("train", "predict", "evaluate")
 GIT = shutil.which("git")
 TINY = {
     "preprocess": {"size": 32, "workers": 1},
@@ -62,9 +68,9 @@ def write_params(project: Path, params: dict[str, Any]) -> None:
 
 
 def snakemake_job_names(project: Path) -> set[str]:
-    """Snakemake's plan as DVC stage names (`train@unet`), rule `all` left out."""
+    """Snakemake's plan as DVC stage names (`train@unet-0`), rule `all` left out."""
     jobs, _ = snakemake_plan(project)
-    return {f"{job.name}@{job.wildcards['arch']}" if "arch" in job.wildcards else job.name for job in jobs}
+    return {dvc_stage_name(job) for job in jobs}
 
 
 def dvc_changed(project: Path) -> set[str]:
@@ -118,10 +124,8 @@ def test_the_hook_commits_the_stages_of_each_run(project: Path) -> None:
     first, second = (project / "logs/dvc_commit.log").read_text().splitlines()
     # The partial run built and committed only the data stages; aggregate etc. were left alone.
     assert first.endswith(" dvc commit -f ingest preprocess split: done")
-    archs = read_params(project)["archs"]
-    every = {"ingest", "preprocess", "split", "aggregate"} | {
-        f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs
-    }
+    every = set().union(*(stage_names(stage, read_params(project)) for stage in PIPELINE))
+    assert "train@unet-0" in every
     assert set(second.split(" dvc commit -f ")[1].removesuffix(": done").split()) == every
 
 
@@ -134,18 +138,25 @@ def test_after_a_run_both_tools_have_nothing_to_do(project: Path) -> None:
     assert "Data and pipelines are up to date." in repro.stdout + repro.stderr
     # Big files are in the DVC cache and ignored by git; small results are committed.
     tracked = set(git(project, "ls-files").split())
-    assert "results/metrics.json" in tracked and "models/unet/history.csv" in tracked
-    assert "models/unet/model.pt" not in tracked and "data/processed/dsb2018_32.h5" not in tracked
+    assert "results/metrics.json" in tracked and "models/unet/seed0/history.csv" in tracked
+    assert "models/unet/seed0/model.pt" not in tracked and "data/processed/dsb2018_32.h5" not in tracked
 
 
-def expected_plans(first: str | None, archs: list[str]) -> tuple[set[str], set[str]]:
-    """(Snakemake's plan, DVC's changed stages) when `first` is the first stage an edit affects."""
-    if first is None:
+def stage_names(stage: str, params: dict[str, Any]) -> set[str]:
+    """The DVC stage names of one stage: `train@unet-0`... for the per-(arch, seed) ones."""
+    if stage not in PER_RUN_STAGES:
+        return {stage}
+    return {f"{stage}@{arch}-{seed}" for arch in params["archs"] for seed in params["seeds"]}
+
+
+def expected_plans(affected: str | tuple[str, ...] | None, params: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(Snakemake's plan, DVC's changed stages) when an edit affects the stage(s) `affected` directly."""
+    if affected is None:
         return set(), set()
-    per_arch = {f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs}
-    if first == "train":
-        return per_arch | {"aggregate"}, {f"train@{arch}" for arch in archs}
-    return per_arch | {"aggregate", first}, {first}
+    stages = (affected,) if isinstance(affected, str) else affected
+    after = PIPELINE[min(PIPELINE.index(stage) for stage in stages) :]
+    planned = set().union(*(stage_names(stage, params) for stage in after))
+    return planned, set().union(*(stage_names(stage, params) for stage in stages))
 
 
 @pytest.mark.parametrize(
@@ -166,13 +177,56 @@ def test_an_edit_reruns_exactly_what_it_affects(
     write_params(project, params)
     try:
         planned, changed = snakemake_job_names(project), dvc_changed(project)
-        assert (planned, changed) == expected_plans(first, params["archs"])
+        assert (planned, changed) == expected_plans(first, params)
         assert downstream(dvc_stages(project), changed) == planned
         assert not planned & {"ingest", "preprocess"}
     finally:
         (project / "params.yaml").write_text(original)
     assert snakemake_job_names(project) == set()
     assert dvc_changed(project) == set()
+
+
+@pytest.mark.parametrize(
+    ("module", "importers"),
+    [
+        ("training/loop.py", ("train",)),
+        # Predict rebuilds the model; aggregate counts its parameters.
+        ("models/nested_unet.py", ("train", "predict", "aggregate")),
+        ("evaluation/evaluate.py", ("evaluate",)),
+        ("evaluation/aggregate.py", ("aggregate",)),
+        ("commands/predict_images.py", None),
+    ],
+)
+def test_a_code_edit_reruns_exactly_what_imports_it(
+    project: Path, module: str, importers: tuple[str, ...] | None
+) -> None:
+    path = project / "src/unetpp" / module
+    original, stat = path.read_text(), path.stat()
+    path.write_text(original + "\n# an edit\n")
+    try:
+        planned, changed = snakemake_job_names(project), dvc_changed(project)
+        assert (planned, changed) == expected_plans(importers, read_params(project))
+        assert downstream(dvc_stages(project), changed) == planned
+    finally:
+        path.write_text(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert snakemake_job_names(project) == set()
+    assert dvc_changed(project) == set()
+
+
+def test_touch_accepts_an_edit_that_keeps_the_outputs(project: Path) -> None:
+    # A comment cannot change evaluate's outputs: accept it instead of rerunning evaluate and aggregate.
+    path = project / "src/unetpp/evaluation/evaluate.py"
+    path.write_text(path.read_text() + "\n# a comment\n")
+    assert snakemake_job_names(project) == expected_plans("evaluate", read_params(project))[0]
+    run([SNAKEMAKE, "--touch", "--cores", "1"], cwd=project)
+    # Snakemake touched the outputs; its onsuccess hook recorded the new code in dvc.lock.
+    assert snakemake_job_names(project) == set()
+    assert dvc_changed(project) == set()
+    last = (project / "logs/dvc_commit.log").read_text().splitlines()[-1]
+    assert last.endswith(": done") and "evaluate@unet-0" in last, last
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "a comment in evaluate.py")
 
 
 def iou_changes(diff: dict[str, Any]) -> dict[str, tuple[float, float]]:
@@ -200,7 +254,8 @@ def test_metrics_diff_between_branches(project: Path) -> None:
     diff = json.loads(run([DVC, "metrics", "diff", "main", "higher-lr", "--all", "--json"], cwd=project).stdout)
     changes = iou_changes(diff)
     for arch in params["archs"]:
-        old, new = changes[f"{arch}.iou_per_image"]
+        old, new = changes[f"{arch}.mean.iou_per_image"]
+        assert (old, new) == changes[f"{arch}.seeds.0.iou_per_image"]
         assert 0.0 <= old <= 1.0 and 0.0 <= new <= 1.0
     changed = {name for name, (old, new) in changes.items() if old != new}
     assert changed, changes
@@ -217,8 +272,8 @@ def test_metrics_diff_between_branches(project: Path) -> None:
         assert plot["revisions"] == ["main", "higher-lr"], name
         values = plot["content"]["data"]["values"]
         assert {row["rev"] for row in values} == {"main", "higher-lr"}
-        # One point (1 epoch) per arch, branch and column.
-        assert len(values) == len(params["archs"]) * 2 * fields[name], name
+        # One point (1 epoch) per arch, seed, branch and column.
+        assert len(values) == len(params["archs"]) * len(params["seeds"]) * 2 * fields[name], name
 
 
 def test_after_checkout_touch_brings_snakemake_up_to_date(project: Path) -> None:
@@ -236,6 +291,6 @@ def test_after_checkout_touch_brings_snakemake_up_to_date(project: Path) -> None
     params["train"]["lr"] = 0.002
     write_params(project, params)
     try:
-        assert snakemake_job_names(project) == expected_plans("train", params["archs"])[0]
+        assert snakemake_job_names(project) == expected_plans("train", params)[0]
     finally:
         (project / "params.yaml").write_text(original)

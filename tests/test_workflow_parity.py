@@ -15,11 +15,20 @@ from typing import Any
 import pytest
 import yaml
 
-from workflow_helpers import Job, command_tokens, copy_workflow, dvc_stages, normalise_command, snakemake_plan
+from workflow_helpers import (
+    Job,
+    command_tokens,
+    copy_workflow,
+    dvc_stage_name,
+    dvc_stages,
+    normalise_command,
+    snakemake_plan,
+)
 
-# Keys that are not a job's value but its identity or its file: `archs` decides which
-# jobs exist (compared through the job sets), `data.raw` is the ingest input path.
-STRUCTURAL_KEYS = {"archs", "data.raw"}
+# Keys that are not a job's value but its identity or its file: `archs` and `seeds` decide
+# which jobs exist (compared through the job sets), `data.raw` is the ingest input path.
+STRUCTURAL_KEYS = {"archs", "seeds", "data.raw"}
+PER_RUN_STAGES = ("train", "predict", "evaluate")
 # Dry runs may ask for more cores than the machine has, so that `threads:` is never scaled down.
 PLAN_ARGS = ("--forceall", "--cores", "1000000")
 
@@ -46,9 +55,10 @@ def with_sentinels(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
             return {k: replace(v, f"{dotted}.{k}" if dotted else k) for k, v in value.items()}
         n = next(counter)
         if isinstance(value, list):
-            new: Any = [f"arch{n}x{i}" for i in range(len(value))]
+            # Seeds are ints (paths seed<int>, `--seed <int>`): distinct ints; archs become unique names.
+            new: Any = [next(counter) if isinstance(item, int) else f"arch{n}x{i}" for i, item in enumerate(value)]
             for item in new:
-                rendered[item] = dotted
+                rendered[str(item)] = dotted
             return new
         if isinstance(value, bool):
             raise AssertionError(f"{dotted}: booleans have no unique sentinel; extend with_sentinels")
@@ -77,12 +87,6 @@ def value_keys(job: Job, sentinels: dict[str, str]) -> set[str]:
         if key is not None and key not in STRUCTURAL_KEYS:
             keys.add(key)
     return keys
-
-
-def dvc_stage_name(job: Job) -> str:
-    """The name the Snakefile's onsuccess hook uses for a job (workflow/rules/record.smk)."""
-    arch = job.wildcards.get("arch")
-    return f"{job.name}@{arch}" if arch else job.name
 
 
 def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) -> list[str]:
@@ -148,18 +152,22 @@ def project(tmp_path: Path) -> Path:
 def test_same_jobs_with_the_real_params(project: Path) -> None:
     snake, dvc = plans(project)
     assert compare(snake, dvc, None) == []
-    archs = yaml.safe_load((project / "params.yaml").read_text())["archs"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
     expected = {"ingest", "preprocess", "split", "aggregate"} | {
-        f"{stage}@{arch}" for stage in ("train", "predict", "evaluate") for arch in archs
+        f"{stage}@{arch}-{seed}" for stage in PER_RUN_STAGES for arch in params["archs"] for seed in params["seeds"]
     }
     assert {stage.name for stage in dvc} == expected
+    assert {dvc_stage_name(job) for job in snake} == expected
     for job in snake:
         assert job.log and job.benchmark, f"rule {job.name} needs log: and benchmark:"
+        # Every stage depends on its code (the lists are checked by tests/test_workflow_code_deps.py).
+        assert f"src/unetpp/commands/{job.name}.py" in job.inputs, job.inputs
     trains = [job for job in snake if job.name == "train"]
     assert trains and all(job.gpu == 1 for job in trains)
     assert all(job.gpu == 0 for job in snake if job.name != "train")
     threads = yaml.safe_load((project / "params.yaml").read_text())["train"]["threads"]
-    assert all(job.threads == threads for job in trains)
+    # Snakemake prints `threads:` only when it is not 1.
+    assert all((job.threads or 1) == threads for job in trains)
 
 
 def test_same_jobs_with_sentinel_params(project: Path) -> None:
@@ -176,7 +184,7 @@ MUTATIONS = [
     # (file, text, replacement, the stage (without @arch) and the kind of difference reported)
     ("dvc.yaml", "--lr ${train.lr}", "--lr 0.0003", ("train@", "commands differ")),
     ("workflow/rules/split.smk", "--seed {params.seed}", "--seed 41", ("split", "param keys differ")),
-    ("dvc.yaml", "      - train.patience\n", "", ("train@", "param keys differ")),
+    ("dvc.yaml", "    - train.patience\n", "", ("train@", "param keys differ")),
     ("workflow/rules/train.smk", "        gpu=1,\n", "        mem_mb=1000,\n", ("train@", "gpu resource differs")),
     (
         "workflow/rules/predict.smk",
@@ -184,7 +192,21 @@ MUTATIONS = [
         '        split=SPLIT_JSON,\n        raw=config["data"]["raw"],\n',
         ("predict@", "file inputs differ"),
     ),
-    ("dvc.yaml", "--arch ${archs[2]} --out results", "--out results", ("aggregate", "commands differ")),
+    ("dvc.yaml", " --arch ${archs[2]}", "", ("aggregate", "commands differ")),
+    ("dvc.yaml", " --seed ${seeds[0]} --out results", " --out results", ("aggregate", "commands differ")),
+    ("dvc.yaml", "--seed ${item.seed}", "--seed 0", ("train@", "commands differ")),
+    (
+        "dvc.yaml",
+        "    - src/unetpp/evaluation/evaluate.py\n",
+        "",
+        ("evaluate@", "file inputs differ"),
+    ),
+    (
+        "workflow/rules/common.smk",
+        '        "src/unetpp/commands/aggregate.py",\n',
+        "",
+        ("aggregate", "file inputs differ"),
+    ),
 ]
 
 
@@ -211,3 +233,37 @@ def test_an_extra_stage_in_one_file_is_reported(project: Path) -> None:
     extra = Job(name="report", command="unetpp report", inputs=frozenset(), outputs=frozenset({"report.md"}))
     problems = compare(snake, [*dvc, extra], sentinels)
     assert problems == ["DVC stage report has no Snakemake job with outputs ['report.md']"]
+
+
+def with_two_seeds(project: Path) -> None:
+    """params.yaml lists seeds [0, 1] (the real params otherwise)."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["seeds"] = [0, 1]
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_more_seeds_than_dvc_yaml_names_are_reported(project: Path) -> None:
+    with_two_seeds(project)
+    snake, dvc = plans(project)
+    problems = compare(snake, dvc, None)
+    assert any(p.startswith("aggregate: commands differ") for p in problems), problems
+    assert any(p.startswith("aggregate: file inputs differ") for p in problems), problems
+    # The matrix stages follow params.yaml by themselves: only aggregate differs.
+    assert {p.split(":")[0] for p in problems} == {"aggregate"}
+
+
+def test_two_seeds_match_once_dvc_yaml_names_both(project: Path) -> None:
+    with_two_seeds(project)
+    dvc_yaml = project / "dvc.yaml"
+    lines = []
+    for line in (
+        dvc_yaml.read_text().replace("--seed ${seeds[0]}", "--seed ${seeds[0]} --seed ${seeds[1]}").splitlines()
+    ):
+        lines.append(line)
+        if line.startswith("    - ") and "seed${seeds[0]}" in line:
+            lines.append(line.replace("seeds[0]", "seeds[1]"))
+    dvc_yaml.write_text("\n".join(lines) + "\n")
+    snake, dvc = plans(project)
+    assert compare(snake, dvc, None) == []
+    runs = {job.wildcards.get("seed") for job in snake if job.name == "train"}
+    assert runs == {"0", "1"} and len([job for job in snake if job.name == "evaluate"]) == 2 * 3

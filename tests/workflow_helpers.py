@@ -32,6 +32,8 @@ WORKFLOW_FILES = (
     ".dvcignore",
     ".dvc/config",
     ".dvc/.gitignore",
+    # Every stage depends on its modules under src/unetpp (CODE in workflow/rules/common.smk).
+    "src",
 )
 # `... > LOG 2>&1` at the end of every Snakemake shell command; DVC prints to the terminal instead.
 LOG_REDIRECT = re.compile(r"\s*>\s*(?P<log>\S+)\s+2>&1\s*$")
@@ -62,7 +64,7 @@ def copy_workflow(dest: Path) -> Path:
     for name in WORKFLOW_FILES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         elif source.exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
@@ -83,6 +85,12 @@ class Job:
     benchmark: str | None = None
     threads: int | None = None
     wildcards: dict[str, str] = field(default_factory=dict)
+
+
+def dvc_stage_name(job: Job) -> str:
+    """The DVC stage of a Snakemake job, as the onsuccess hook names it: `train@unet-0` (workflow/rules/record.smk)."""
+    item = "-".join(job.wildcards[key] for key in ("arch", "seed") if key in job.wildcards)
+    return f"{job.name}@{item}" if item else job.name
 
 
 def _split_list(value: str) -> list[str]:

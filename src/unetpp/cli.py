@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "preprocess": ("unetpp.commands.preprocess", "preprocess", "Resize images and masks to a square size (96x96 by default)."),
     "split": ("unetpp.commands.split", "split", "Make a seeded, deterministic train/val(/test) split of the image ids."),
     "train": ("unetpp.commands.train", "train", "Train one architecture; keep the best checkpoint by val IoU."),
+    "progress": ("unetpp.commands.progress", "progress", "Export unfinished trainings' history so far from their checkpoints."),
     "predict": ("unetpp.commands.predict", "predict", "Predict probabilities for a split subset; draw a sample figure."),
     "predict-images": ("unetpp.commands.predict_images", "predict_images", "Write PNG masks for new images of any size."),
     "evaluate": ("unetpp.commands.evaluate", "evaluate", "Score predictions: IoU (per_image, pooled, batch_pooled) and Dice."),

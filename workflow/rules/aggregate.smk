@@ -1,8 +1,13 @@
+# Every (arch, seed) run: expand() is arch-major, the order of `--arch` and `--seed`.
+RUNS = {"arch": config["archs"], "seed": config["seeds"]}
+
+
 rule aggregate:
     input:
-        histories=expand("models/{arch}/history.csv", arch=config["archs"]),
-        summaries=expand("models/{arch}/train.json", arch=config["archs"]),
-        metrics=expand("results/{arch}/metrics.json", arch=config["archs"]),
+        histories=expand(f"{MODEL_DIR}/history.csv", **RUNS),
+        summaries=expand(f"{MODEL_DIR}/train.json", **RUNS),
+        metrics=expand(f"{RESULT_DIR}/metrics.json", **RUNS),
+        code=CODE["aggregate"],
     output:
         metrics="results/metrics.json",
         summary="results/summary.md",
@@ -15,6 +20,7 @@ rule aggregate:
         CONDA_ENV
     params:
         arch_options=" ".join(f"--arch {arch}" for arch in config["archs"]),
+        seed_options=" ".join(f"--seed {seed}" for seed in config["seeds"]),
     shell:
         "unetpp aggregate --models-dir models --results-dir results {params.arch_options}"
-        " --out results > {log} 2>&1"
+        " {params.seed_options} --out results > {log} 2>&1"

@@ -1,15 +1,16 @@
 rule evaluate:
     input:
-        predictions="results/{arch}/predictions.h5",
+        predictions="results/{arch}/seed{seed}/predictions.h5",
         data=PROCESSED_H5,
         split=SPLIT_JSON,
+        code=CODE["evaluate"],
     output:
-        metrics="results/{arch}/metrics.json",
-        per_image="results/{arch}/per_image.csv",
+        metrics="results/{arch}/seed{seed}/metrics.json",
+        per_image="results/{arch}/seed{seed}/per_image.csv",
     log:
-        "logs/evaluate/{arch}.log",
+        "logs/evaluate/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/evaluate/{arch}.tsv"
+        "logs/benchmarks/evaluate/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     params:

@@ -1,6 +1,7 @@
 rule ingest:
     input:
         raw=config["data"]["raw"],
+        code=CODE["ingest"],
     output:
         h5=INTERIM_H5,
     log:

@@ -1,15 +1,16 @@
 rule predict:
     input:
-        model="models/{arch}/model.pt",
+        model="models/{arch}/seed{seed}/model.pt",
         data=PROCESSED_H5,
         split=SPLIT_JSON,
+        code=CODE["predict"],
     output:
-        predictions="results/{arch}/predictions.h5",
-        figure="results/{arch}/samples.png",
+        predictions="results/{arch}/seed{seed}/predictions.h5",
+        figure="results/{arch}/seed{seed}/samples.png",
     log:
-        "logs/predict/{arch}.log",
+        "logs/predict/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/predict/{arch}.tsv"
+        "logs/benchmarks/predict/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     params:

@@ -1,6 +1,7 @@
 rule preprocess:
     input:
         h5=INTERIM_H5,
+        code=CODE["preprocess"],
     output:
         h5=PROCESSED_H5,
     log:

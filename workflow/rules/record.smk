@@ -2,7 +2,7 @@
 
 Snakemake remembers its runs in .snakemake/, DVC in dvc.lock. After a
 successful run every job of the DAG is up to date, so the matching DVC stages
-(`rule`, or `rule@arch` for the per-architecture ones) are committed with
+(`rule`, or `rule@arch-seed` for the per-run ones) are committed with
 `dvc commit -f`; `dvc status` is then clean and `dvc metrics diff` compares
 branches. Never run snakemake and dvc at the same time: they share no lock.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 
 
 def dvc_stage_name(job) -> str:
-    """The dvc.yaml stage of a Snakemake job: `train@unet` for foreach stages."""
-    arch = job.wildcards.get("arch")
-    return f"{job.rule.name}@{arch}" if arch else job.rule.name
+    """The dvc.yaml stage of a Snakemake job: `train@unet-0` for the (arch, seed) matrix stages."""
+    keys = [job.wildcards.get(name) for name in ("arch", "seed")]
+    item = "-".join(str(key) for key in keys if key is not None)
+    return f"{job.rule.name}@{item}" if item else job.rule.name
 
 
 def find_dvc() -> str | None:

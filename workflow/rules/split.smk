@@ -1,6 +1,7 @@
 rule split:
     input:
         h5=PROCESSED_H5,
+        code=CODE["split"],
     output:
         json=SPLIT_JSON,
     log:

@@ -2,14 +2,15 @@ rule train:
     input:
         data=PROCESSED_H5,
         split=SPLIT_JSON,
+        code=CODE["train"],
     output:
-        model="models/{arch}/model.pt",
-        history="models/{arch}/history.csv",
-        summary="models/{arch}/train.json",
+        model="models/{arch}/seed{seed}/model.pt",
+        history="models/{arch}/seed{seed}/history.csv",
+        summary="models/{arch}/seed{seed}/train.json",
     log:
-        "logs/train/{arch}.log",
+        "logs/train/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/train/{arch}.tsv"
+        "logs/benchmarks/train/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     threads: config["train"]["threads"]
@@ -18,17 +19,19 @@ rule train:
         # one training at a time; the SLURM executor asks for --gpus=1.
         gpu=1,
     params:
-        out_dir="models/{arch}",
+        out_dir=MODEL_DIR,
         epochs=config["train"]["epochs"],
         patience=config["train"]["patience"],
         lr=config["train"]["lr"],
         batch_size=config["train"]["batch_size"],
-        seed=config["train"]["seed"],
         device=config["train"]["device"],
         precision=config["train"]["precision"],
+        selection_metric=config["train"]["selection_metric"],
+        layout=config["train"]["layout"],
     shell:
         "unetpp train --data {input.data} --split {input.split} --arch {wildcards.arch}"
         " --epochs {params.epochs} --patience {params.patience} --lr {params.lr}"
-        " --batch-size {params.batch_size} --seed {params.seed} --device {params.device}"
-        " --precision {params.precision} --num-threads {threads}"
+        " --batch-size {params.batch_size} --seed {wildcards.seed} --device {params.device}"
+        " --precision {params.precision} --selection-metric {params.selection_metric}"
+        " --layout {params.layout} --num-threads {threads}"
         " --out {params.out_dir} > {log} 2>&1"

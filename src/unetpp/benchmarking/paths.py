@@ -1,8 +1,9 @@
 """The two ways of running a training step that the benchmark compares.
 
 The default path must be exactly what `unetpp train` runs, so it is built
-from the same pieces the training loop uses (`build_model`, channels_last,
-`torch.optim.Adam`, `make_batch`, `train_step`, `resolve_precision("auto")`).
+from the same pieces the training loop uses (`build_model`, `torch.optim.Adam`,
+`make_batch`, `train_step`, `resolve_precision("auto")` and
+`resolve_layout("auto")`, which may time both layouts once on this machine).
 The reference path is the plain PyTorch way: fp32, eager, NCHW, the same
 step function.
 """
@@ -29,6 +30,7 @@ class StepPath:
     precision: str  # "fp32" or "bf16", already resolved
     channels_last: bool
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    layout_source: str = "pinned"  # how the layout was chosen (training/layout.py's `source`)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -37,24 +39,38 @@ class StepPath:
     def describe(self) -> str:
         layout = "channels_last" if self.channels_last else "NCHW"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.model_kwargs.items()))
-        return f"{self.precision}, eager, {layout}{extra}"
+        chosen = "" if self.layout_source == "pinned" else f" ({self.layout_source})"
+        return f"{self.precision}, eager, {layout}{chosen}{extra}"
 
 
 def reference_path() -> StepPath:
-    """fp32, eager, NCHW, the models' reference layers: what a plain PyTorch port would do."""
-    return StepPath("reference", "fp32", channels_last=False, model_kwargs={"conv_layout": "native"})
+    """fp32, eager, NCHW, plain layers: what a plain PyTorch port would do."""
+    return StepPath("reference", "fp32", channels_last=False)
 
 
-def default_path(device: torch.device) -> StepPath:
-    """What `unetpp train --precision auto` runs on `device` (see training/loop.py)."""
-    return StepPath("default", resolve_precision("auto", device), channels_last=True)
+def default_path(
+    device: torch.device,
+    arch: str,
+    batch_size: int,
+    size: int,
+    threads: int,
+    model_kwargs: dict[str, Any] | None = None,
+    progress: bool | None = None,
+) -> StepPath:
+    """What `unetpp train --precision auto --layout auto` runs on `device` for `arch` (see training/loop.py)."""
+    from unetpp.training.layout import resolve_layout  # imported here: training.layout times steps with this module
+
+    precision = resolve_precision("auto", device)
+    chosen = resolve_layout("auto", device, precision, arch, batch_size, size, threads, dict(model_kwargs or {}),
+                            progress)
+    return StepPath("default", precision, chosen["layout"] == "channels_last", layout_source=chosen["source"])
 
 
 def variant_paths() -> dict[str, StepPath]:
     """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth."""
     return {
-        "channels_last_native": StepPath("channels_last_native", "fp32", True, {"conv_layout": "native"}),
-        "nchw_bf16": StepPath("nchw_bf16", "bf16", False, {"conv_layout": "native"}),
+        "channels_last_fp32": StepPath("channels_last_fp32", "fp32", True),
+        "nchw_bf16": StepPath("nchw_bf16", "bf16", False),
         "channels_last_bf16": StepPath("channels_last_bf16", "bf16", True),
     }
 

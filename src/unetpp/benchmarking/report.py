@@ -12,9 +12,9 @@ import torch
 
 from unetpp.benchmarking.inference import INFERENCE_CASES, InferenceTiming, time_inference
 from unetpp.benchmarking.peak import peak_table
-from unetpp.benchmarking.paths import default_path, reference_path, variant_paths
+from unetpp.benchmarking.paths import StepPath, default_path, reference_path, variant_paths
 from unetpp.benchmarking.train_steps import StepTiming, time_train_steps
-from unetpp.training.device import describe_device
+from unetpp.training.device import describe_device, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,17 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
     """Time both paths for every arch (and inference), returning the JSON-ready result."""
     torch.set_num_threads(settings.threads)
     model_kwargs = dict(settings.model_kwargs)
-    paths = [reference_path(), default_path(device)]
     extra = [variant_paths()[name] for name in settings.variants]
     load_before = load_average()
     peak = peak_table(device) if settings.peak else {}
     train = []
+    described: dict[str, str] = {}
     for arch in settings.archs:
+        # The default path's layout may differ per arch (it is measured per arch, as `unetpp train` does).
+        paths = [reference_path(), default_path(device, arch, settings.batch_size, settings.size, settings.threads,
+                                                model_kwargs, progress)]
+        described.update({p.name: p.describe() for p in paths + extra})
+        described[f"default ({arch})"] = paths[1].describe()
         reference, default, *variants = time_train_steps(
             arch, paths + extra, device, settings.steps, settings.warmup, settings.batch_size, settings.size,
             settings.seed, model_kwargs, progress,
@@ -91,7 +96,7 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
     inference: list[InferenceTiming] = []
     if settings.inference:
         inference = time_inference(
-            INFERENCE_CASES, paths[1], device, settings.steps, settings.warmup, settings.batch_size,
+            INFERENCE_CASES, StepPath("default", resolve_precision("auto", device), True), device, settings.steps, settings.warmup, settings.batch_size,
             settings.size, settings.seed, model_kwargs, progress,
         )
     return {
@@ -103,7 +108,7 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
             "batch_size": settings.batch_size, "size": settings.size, "threads": settings.threads,
             "seed": settings.seed, "model_kwargs": model_kwargs,
         },
-        "paths": {p.name: p.describe() for p in paths + extra},
+        "paths": described,
         "gemm_gflops": peak,
         "train": train,
         "inference": [r.as_dict() for r in inference],
@@ -119,7 +124,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{result['load_average_after']}",
         f"training step: batch {s['batch_size']}, {s['size']}x{s['size']}, median of {s['steps']} steps after "
         f"{s['warmup']} warm-up; paths interleaved step by step",
-        f"reference path: {result['paths']['reference']}; default path (`unetpp train`): {result['paths']['default']}",
+        f"reference path: {result['paths']['reference']}; default path (`unetpp train`): "
+        + "; ".join(f"{arch} {result['paths'][f'default ({arch})']}" for arch in s["archs"]),
     ]
     if result.get("gemm_gflops"):
         rates = ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in result["gemm_gflops"].items())

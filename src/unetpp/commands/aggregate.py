@@ -17,18 +17,27 @@ import click
     "rows and curves follow this order.",
 )
 @click.option(
+    "--seed",
+    "seeds",
+    type=int,
+    multiple=True,
+    required=True,
+    help="A training seed to include for every --arch (repeat: --seed 0 --seed 1); "
+    "with several, metrics are the mean and sample sd over seeds.",
+)
+@click.option(
     "--models-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("models"),
     show_default=True,
-    help="Folder holding <arch>/history.csv and <arch>/train.json from `unetpp train`.",
+    help="Folder holding <arch>/seed<seed>/history.csv and train.json from `unetpp train`.",
 )
 @click.option(
     "--results-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Folder holding <arch>/metrics.json from `unetpp evaluate`.",
+    help="Folder holding <arch>/seed<seed>/metrics.json from `unetpp evaluate`.",
 )
 @click.option(
     "--out",
@@ -37,18 +46,26 @@ import click
     required=True,
     help="Folder for metrics.json, summary.md and curves.png (written together, atomically).",
 )
-def aggregate(archs: tuple[str, ...], models_dir: Path, results_dir: Path, out_dir: Path) -> None:
-    """Collect every architecture into metrics.json, summary.md and curves.png.
+def aggregate(
+    archs: tuple[str, ...], seeds: tuple[int, ...], models_dir: Path, results_dir: Path, out_dir: Path
+) -> None:
+    """Collect every architecture and seed into metrics.json, summary.md and curves.png.
 
-    Reads only <models-dir>/<arch>/history.csv, <models-dir>/<arch>/train.json
-    and <results-dir>/<arch>/metrics.json for each --arch. metrics.json is
-    {arch: {iou_per_image, iou_pooled, iou_batch_pooled, dice_*, n_images,
-    best_epoch, best_val_iou, epochs_run, train_seconds, parameters}}, shown by
-    `dvc metrics diff` as unet.iou_per_image etc. summary.md is a markdown
-    table with the published IoU beside ours; curves.png plots loss and IoU per
-    epoch, train and validation, for every architecture.
+    Reads only <models-dir>/<arch>/seed<seed>/history.csv and train.json and
+    <results-dir>/<arch>/seed<seed>/metrics.json for each --arch and --seed.
+    metrics.json is {arch: {"mean": {metric: value}, "sd": {metric: value or
+    null}, "seeds": {"0": {metric: value}}}} with the metrics iou_per_image,
+    iou_pooled, iou_batch_pooled, dice_*, n_images, best_epoch, best_val_iou
+    (and best_val_iou_<metric>), epochs_run, train_seconds, parameters; sd is
+    the sample sd over seeds (null with one seed). `dvc metrics diff` shows them
+    as unet.mean.iou_per_image etc. summary.md is a markdown table (mean ± sd)
+    with the published IoU beside ours; curves.png plots loss and IoU per epoch,
+    train and validation, one line per architecture and seed.
     """
     from unetpp.evaluation.aggregate import run_aggregate
 
-    written = run_aggregate(archs, models_dir, results_dir, out_dir)
-    click.echo(f"aggregated {len(archs)} architecture(s): " + ", ".join(str(p) for p in written), err=True)
+    written = run_aggregate(archs, seeds, models_dir, results_dir, out_dir)
+    click.echo(
+        f"aggregated {len(archs)} architecture(s) x {len(seeds)} seed(s): " + ", ".join(str(p) for p in written),
+        err=True,
+    )

@@ -10,7 +10,7 @@ import click
 from unetpp.commands.options import ARCH_NAMES, device_option
 from unetpp.errors import UnetppError
 
-VARIANT_NAMES = ("channels_last_native", "nchw_bf16", "channels_last_bf16")  # benchmarking.paths.variant_paths
+VARIANT_NAMES = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")  # benchmarking.paths.variant_paths
 MIN_STEPS = 10
 
 
@@ -35,8 +35,8 @@ MIN_STEPS = 10
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every measurement (all step times, machine, settings) to this JSON file.")
 @click.option("--also", "variants", multiple=True, type=click.Choice(VARIANT_NAMES),
-              help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_native = "
-                   "fp32 channels_last with plain nn.Conv2d (conv_layout=native); *_bf16 = bf16 autocast (very slow where "
+              help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_fp32 = "
+                   "fp32 in channels_last whatever the layout choice; *_bf16 = bf16 autocast (very slow where "
                    "the CPU has no native bf16).")
 @click.option("--allow-few-steps", is_flag=True, default=False,
               help=f"Accept --steps below {MIN_STEPS} (smoke tests only: such medians are not benchmark figures).")

@@ -13,6 +13,8 @@ import click
 ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
 INFERENCE_OUTPUT_CHOICES = ("last", "mean", "L1", "L2", "L3", "L4")
+REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # unetpp.metrics.REDUCTIONS
+LAYOUTS = ("auto", "channels_last", "nchw")  # unetpp.training.layout.LAYOUTS
 
 model_option = click.option(
     "--model",

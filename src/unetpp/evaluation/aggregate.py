@@ -1,12 +1,13 @@
-"""`unetpp aggregate`: every architecture side by side, in three files.
+"""`unetpp aggregate`: every architecture and training seed side by side, in three files.
 
-Inputs are derived from the options only (`<models-dir>/<arch>/history.csv`,
-`<models-dir>/<arch>/train.json`, `<results-dir>/<arch>/metrics.json`), so a
-workflow can declare each one. model.pt is not read: the parameter count is
-recomputed from the architecture and model_kwargs recorded in train.json.
+Inputs are derived from the options only (`<models-dir>/<arch>/seed<seed>/history.csv`,
+`.../train.json`, `<results-dir>/<arch>/seed<seed>/metrics.json`), so a workflow
+can declare each one. model.pt is not read: the parameter count is recomputed
+from the architecture and model_kwargs recorded in train.json.
 
-`metrics.json` is nested one level, `{arch: {metric: value}}`; `dvc metrics
-show/diff` flattens it to `unet.iou_per_image` and so on.
+`metrics.json` is `{arch: {"mean": {metric: value}, "sd": {metric: value or null},
+"seeds": {"0": {metric: value}}}}` (sd is the sample sd over seeds, null with one
+seed); `dvc metrics show/diff` flattens it to `unet.mean.iou_per_image` and so on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import csv
 import json
 import math
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,16 @@ from unetpp.errors import UnetppError
 # IoU on the DSB2018 validation set at 96x96 as published by the original blog
 # post, which is the reference's batch-pooled validation IoU.
 PUBLISHED_IOU = {"unet": 0.8347, "nested_unet": 0.8321, "nested_unet_ds": 0.8367}
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_iou", "val_loss", "val_iou")
+SELECTION_METRICS = ("per_image", "pooled", "batch_pooled")
+# What train.json lacking `selection_metric` selected by: the reference's AverageMeter.
+DEFAULT_SELECTION_METRIC = "batch_pooled"
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_iou",
+    "val_loss",
+    *(f"val_iou_{metric}" for metric in SELECTION_METRICS),
+)
 EVAL_KEYS = (
     "n_images",
     "iou_per_image",
@@ -38,26 +49,42 @@ EVAL_KEYS = (
     "dice_batch_pooled",
 )
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
+# Reported when train.json has them (written by `unetpp train` since selection_metric exists).
+BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in SELECTION_METRICS)
 OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png")
+
+Table = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
-class ArchResult:
-    """Everything the three outputs need about one architecture."""
+class RunResult:
+    """Everything the three outputs need about one (architecture, seed) run."""
 
     arch: str
+    seed: int
     parameters: int
     train: dict[str, Any]
     evaluation: dict[str, Any]
     history: dict[str, list[float]]  # column -> values, one per epoch
 
+    @property
+    def selection_metric(self) -> str:
+        """The val IoU that chose the kept epoch (train.json's, else the reference's)."""
+        return str(self.train.get("selection_metric", DEFAULT_SELECTION_METRIC))
 
-def input_paths(arch: str, models_dir: Path, results_dir: Path) -> dict[str, Path]:
-    """The three files aggregate reads for `arch`."""
+
+def run_dir_name(seed: int) -> str:
+    """The folder of one seed below <dir>/<arch>/: seed0, seed1, ..."""
+    return f"seed{seed}"
+
+
+def input_paths(arch: str, seed: int, models_dir: Path, results_dir: Path) -> dict[str, Path]:
+    """The three files aggregate reads for one (arch, seed)."""
+    run = run_dir_name(seed)
     return {
-        "history": models_dir / arch / "history.csv",
-        "train": models_dir / arch / "train.json",
-        "metrics": results_dir / arch / "metrics.json",
+        "history": models_dir / arch / run / "history.csv",
+        "train": models_dir / arch / run / "train.json",
+        "metrics": results_dir / arch / run / "metrics.json",
     }
 
 
@@ -114,11 +141,12 @@ def parameter_count(arch: str, train: dict[str, Any], path: Path) -> int:
         ) from exc
 
 
-def collect(arch: str, models_dir: Path, results_dir: Path) -> ArchResult:
-    """Read and check the three input files of one architecture."""
-    paths = input_paths(arch, models_dir, results_dir)
-    retrain = f"run `unetpp train --arch {arch} --out {models_dir / arch}` (or `snakemake`/`dvc repro`)"
-    reevaluate = f"run `unetpp predict` and `unetpp evaluate` for {arch} (or `snakemake`/`dvc repro`)"
+def collect(arch: str, seed: int, models_dir: Path, results_dir: Path) -> RunResult:
+    """Read and check the three input files of one (arch, seed) run."""
+    paths = input_paths(arch, seed, models_dir, results_dir)
+    out = models_dir / arch / run_dir_name(seed)
+    retrain = f"run `unetpp train --arch {arch} --seed {seed} --out {out}` (or `snakemake`/`dvc repro`)"
+    reevaluate = f"run `unetpp predict` and `unetpp evaluate` for {arch} seed {seed} (or `snakemake`/`dvc repro`)"
     train = _read_json(paths["train"], retrain)
     _need(train, TRAIN_KEYS, paths["train"], retrain)
     if train.get("arch", arch) != arch:
@@ -126,26 +154,60 @@ def collect(arch: str, models_dir: Path, results_dir: Path) -> ArchResult:
             f"{paths['train']} was written for arch {train['arch']!r}, not {arch!r}: its folder name and content "
             f"disagree; {retrain}"
         )
+    if train.get("selection_metric", DEFAULT_SELECTION_METRIC) not in SELECTION_METRICS:
+        raise UnetppError(
+            f"{paths['train']} has selection_metric {train['selection_metric']!r}, not one of "
+            f"{', '.join(SELECTION_METRICS)}: {retrain}"
+        )
     evaluation = _read_json(paths["metrics"], reevaluate)
     _need(evaluation, EVAL_KEYS, paths["metrics"], reevaluate)
     history = read_history(paths["history"], retrain)
-    return ArchResult(arch, parameter_count(arch, train, paths["train"]), train, evaluation, history)
+    return RunResult(arch, seed, parameter_count(arch, train, paths["train"]), train, evaluation, history)
 
 
-def metrics_table(results: Sequence[ArchResult]) -> dict[str, dict[str, float | int]]:
-    """The content of results/metrics.json."""
-    table: dict[str, dict[str, float | int]] = {}
+def run_metrics(r: RunResult) -> dict[str, float | int]:
+    """The metrics of one run: evaluation scores, training summary, parameter count."""
+    return {
+        **{key: r.evaluation[key] for key in EVAL_KEYS[1:]},
+        "n_images": int(r.evaluation["n_images"]),
+        "best_epoch": int(r.train["best_epoch"]),
+        "best_val_iou": float(r.train["best_val_iou"]),
+        **{key: float(r.train[key]) for key in BEST_BY_METRIC_KEYS if key in r.train},
+        "epochs_run": int(r.train["epochs_run"]),
+        "train_seconds": float(r.train["wall_seconds"]),
+        "parameters": int(r.parameters),
+    }
+
+
+def over_seeds(per_seed: dict[str, dict[str, float | int]]) -> dict[str, Any]:
+    """{"mean", "sd", "seeds"} of one arch: sample sd (ddof=1), None with one seed.
+
+    Only metrics every seed has are averaged (runs from an older `unetpp train` lack a few).
+    """
+    runs = list(per_seed.values())
+    keys = [key for key in runs[0] if all(key in run for run in runs)]
+    mean = {key: statistics.fmean(run[key] for run in runs) for key in keys}
+    sd = {key: statistics.stdev(run[key] for run in runs) if len(runs) > 1 else None for key in keys}
+    return {"mean": mean, "sd": sd, "seeds": per_seed}
+
+
+def metrics_table(results: Sequence[RunResult]) -> Table:
+    """The content of results/metrics.json, archs and seeds in the order of `results`."""
+    per_arch: dict[str, dict[str, dict[str, float | int]]] = {}
     for r in results:
-        table[r.arch] = {
-            **{key: r.evaluation[key] for key in EVAL_KEYS[1:]},
-            "n_images": int(r.evaluation["n_images"]),
-            "best_epoch": int(r.train["best_epoch"]),
-            "best_val_iou": float(r.train["best_val_iou"]),
-            "epochs_run": int(r.train["epochs_run"]),
-            "train_seconds": float(r.train["wall_seconds"]),
-            "parameters": int(r.parameters),
-        }
-    return table
+        per_arch.setdefault(r.arch, {})[str(r.seed)] = run_metrics(r)
+    return {arch: over_seeds(per_seed) for arch, per_seed in per_arch.items()}
+
+
+def non_finite(table: Table) -> list[str]:
+    """`arch.seeds.seed.metric` of every NaN or infinite input value."""
+    return [
+        f"{arch}.seeds.{seed}.{key}"
+        for arch, row in table.items()
+        for seed, values in row["seeds"].items()
+        for key, value in values.items()
+        if not math.isfinite(value)
+    ]
 
 
 def format_duration(seconds: float) -> str:
@@ -158,13 +220,25 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def summary_markdown(results: Sequence[ArchResult]) -> str:
-    """A markdown table of every arch, the published IoU beside ours, and what each column means."""
+def mean_sd(row: dict[str, Any], key: str, digits: int) -> str:
+    """`0.8123` with one seed, `0.8123 ± 0.0045` with several."""
+    mean, sd = row["mean"][key], row["sd"][key]
+    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def epochs_cell(row: dict[str, Any], key: str) -> str:
+    """An epoch count: the integer with one seed, mean ± sd with several."""
+    return str(round(row["mean"][key])) if row["sd"][key] is None else mean_sd(row, key, 1)
+
+
+def summary_markdown(table: Table, results: Sequence[RunResult]) -> str:
+    """A markdown table of every arch (mean ± sd over seeds), the published IoU beside ours, and what each column means."""
     from unetpp.models import ARCHITECTURES
 
     header = (
         "Architecture",
         "Parameters",
+        "Seeds",
         "Epochs run",
         "Best epoch",
         "IoU per image",
@@ -175,31 +249,39 @@ def summary_markdown(results: Sequence[ArchResult]) -> str:
         "Training time",
     )
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
-    for r in results:
-        published = PUBLISHED_IOU.get(r.arch)
+    for arch, row in table.items():
+        published = PUBLISHED_IOU.get(arch)
         cells = (
-            f"{ARCHITECTURES[r.arch].display_name} (`{r.arch}`)",
-            f"{r.parameters:,}",
-            str(r.train["epochs_run"]),
-            str(r.train["best_epoch"]),
-            f"{r.evaluation['iou_per_image']:.4f}",
-            f"{r.evaluation['iou_pooled']:.4f}",
-            f"{r.evaluation['iou_batch_pooled']:.4f}",
+            f"{ARCHITECTURES[arch].display_name} (`{arch}`)",
+            f"{round(row['mean']['parameters']):,}",
+            ", ".join(row["seeds"]),
+            epochs_cell(row, "epochs_run"),
+            epochs_cell(row, "best_epoch"),
+            mean_sd(row, "iou_per_image", 4),
+            mean_sd(row, "iou_pooled", 4),
+            mean_sd(row, "iou_batch_pooled", 4),
             f"{published:.4f}" if published is not None else "n/a",
-            f"{r.evaluation['dice_per_image']:.4f}",
-            format_duration(float(r.train["wall_seconds"])),
+            mean_sd(row, "dice_per_image", 4),
+            format_duration(row["mean"]["train_seconds"]),
         )
         lines.append("| " + " | ".join(cells) + " |")
+    return "# U-Net vs UNet++ on DSB2018\n\n" + "\n".join(lines) + "\n" + summary_notes(results)
+
+
+def summary_notes(results: Sequence[RunResult]) -> str:
+    """What each column of the summary table means, with the values the runs used."""
     n_images = sorted({int(r.evaluation["n_images"]) for r in results})
     batch = sorted({int(r.evaluation.get("batch_size", 16)) for r in results})
     devices = sorted({str(r.train.get("device", "?")) + ", " + str(r.train.get("precision", "?")) for r in results})
-    notes = f"""
+    selection = sorted({r.selection_metric.replace("_", "-") for r in results})
+    return f"""
 Scores on the {' / '.join(map(str, n_images))} evaluated images (the split's evaluation subset), prediction =
 probability > 0.5, mask = ground truth > 0.5. An image whose prediction and mask are both empty scores 1.
+With several training seeds a cell is the mean ± sample standard deviation over the seeds.
 
-- **Parameters**: trainable parameters of the model.
+- **Parameters**: trainable parameters of the model. **Seeds**: the training seeds (`unetpp train --seed`).
 - **Epochs run**: epochs trained before the epoch limit or early stopping; **Best epoch**: the epoch whose
-  weights were kept (highest validation IoU per image).
+  weights were kept (highest validation IoU, {' / '.join(selection)}).
 - **IoU per image**: intersection over union of each image, averaged over images (our primary figure).
 - **IoU pooled**: total intersection over total union, summed over all evaluated images.
 - **IoU batch-pooled**: intersection over union pooled within consecutive batches of {'/'.join(map(str, batch))}
@@ -211,11 +293,13 @@ probability > 0.5, mask = ground truth > 0.5. An image whose prediction and mask
 - **Dice per image**: 2|P and T| / (|P| + |T|) of each image, averaged over images.
 - **Training time**: wall-clock time of `unetpp train` ({'; '.join(devices)}).
 """
-    return "# U-Net vs UNet++ on DSB2018\n\n" + "\n".join(lines) + "\n" + notes
 
 
-def curves_figure(results: Sequence[ArchResult]):
-    """Loss and IoU per epoch, train dashed and validation solid, one colour per arch."""
+def curves_figure(results: Sequence[RunResult]):
+    """Loss and IoU per epoch, train dashed and validation solid, one colour per arch, one line per seed.
+
+    The validation IoU is the run's selection metric, so the dot (the kept epoch) sits on its maximum.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -225,51 +309,65 @@ def curves_figure(results: Sequence[ArchResult]):
     FigureCanvasAgg(fig)
     ax_loss, ax_iou = fig.subplots(1, 2)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    for k, r in enumerate(results):
-        colour = colours[k % len(colours)]
-        name = ARCHITECTURES[r.arch].display_name
+    arch_colour = {arch: colours[k % len(colours)] for k, arch in enumerate(dict.fromkeys(r.arch for r in results))}
+    for r in results:
+        colour = arch_colour[r.arch]
+        name = f"{ARCHITECTURES[r.arch].display_name} seed {r.seed}"
         epochs = r.history["epoch"]
+        val_iou = r.history[f"val_iou_{r.selection_metric}"]
         # Markers keep short runs visible: a one-epoch line has no length.
         marker = "." if len(epochs) <= 30 else None
-        for ax, metric in ((ax_loss, "loss"), (ax_iou, "iou")):
-            ax.plot(epochs, r.history[f"train_{metric}"], color=colour, linestyle="--", marker=marker,
-                    label=f"{name} train")
-            ax.plot(epochs, r.history[f"val_{metric}"], color=colour, linestyle="-", marker=marker,
-                    label=f"{name} val")
+        lines = (
+            (ax_loss, r.history["train_loss"], r.history["val_loss"]),
+            (ax_iou, r.history["train_iou"], val_iou),
+        )
+        for ax, train_values, val_values in lines:
+            ax.plot(epochs, train_values, color=colour, linestyle="--", marker=marker, label=f"{name} train")
+            ax.plot(epochs, val_values, color=colour, linestyle="-", marker=marker, label=f"{name} val")
         best = int(r.train["best_epoch"])
         if best in epochs:
-            ax_iou.plot([best], [r.history["val_iou"][epochs.index(best)]], "o", color=colour)
+            ax_iou.plot([best], [val_iou[epochs.index(best)]], "o", color=colour)
+    selection = " / ".join(sorted({r.selection_metric.replace("_", "-") for r in results}))
     ax_loss.set(title="Loss: 0.5 BCE + (1 - soft Dice)", xlabel="epoch", ylabel="loss")
-    ax_iou.set(title="IoU per image (dot: kept epoch)", xlabel="epoch", ylabel="IoU")
+    ax_iou.set(title=f"IoU (val: {selection}; dot: kept epoch)", xlabel="epoch", ylabel="IoU")
     for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
     ax_iou.legend(fontsize=8, loc="lower right")
     return fig
 
 
-def run_aggregate(
-    archs: Sequence[str],
-    models_dir: str | os.PathLike[str],
-    results_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-) -> list[Path]:
-    """Write `out_dir/{metrics.json,summary.md,curves.png}`; all three or none."""
+def check_options(archs: Sequence[str], seeds: Sequence[int]) -> None:
+    """Each --arch known and given once, each --seed given once, at least one of each."""
     from unetpp.models import ARCHITECTURES
 
     if not archs:
         raise UnetppError("no --arch given: name each architecture to aggregate, e.g. --arch unet --arch nested_unet")
-    duplicated = sorted({a for a in archs if list(archs).count(a) > 1})
-    if duplicated:
-        raise UnetppError(f"--arch {', '.join(duplicated)} given more than once: name each architecture once")
+    if not seeds:
+        raise UnetppError("no --seed given: name each training seed to aggregate, e.g. --seed 0 --seed 1")
+    for option, values in (("--arch", list(archs)), ("--seed", list(seeds))):
+        duplicated = sorted({str(v) for v in values if values.count(v) > 1})
+        if duplicated:
+            raise UnetppError(f"{option} {', '.join(duplicated)} given more than once: name each one once")
     unknown = [a for a in archs if a not in ARCHITECTURES]
     if unknown:
         raise UnetppError(f"unknown --arch {', '.join(unknown)}: choose from {', '.join(ARCHITECTURES)}")
-    results = [collect(a, Path(models_dir), Path(results_dir)) for a in archs]
+
+
+def run_aggregate(
+    archs: Sequence[str],
+    seeds: Sequence[int],
+    models_dir: str | os.PathLike[str],
+    results_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+) -> list[Path]:
+    """Write `out_dir/{metrics.json,summary.md,curves.png}` over every (arch, seed); all three or none."""
+    check_options(archs, seeds)
+    results = [collect(a, s, Path(models_dir), Path(results_dir)) for a in archs for s in seeds]
     table = metrics_table(results)
-    bad = [f"{a}.{k}" for a, row in table.items() for k, v in row.items() if not math.isfinite(v)]
+    bad = non_finite(table)
     if bad:
         raise UnetppError(f"non-finite values in the inputs ({', '.join(bad)}): rerun the stages that wrote them")
-    markdown = summary_markdown(results)
+    markdown = summary_markdown(table, results)
     fig = curves_figure(results)
     out = Path(out_dir)
     targets = [out / name for name in OUTPUT_NAMES]

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from unetpp.errors import UnetppError
-from unetpp.models.conv import Conv3x3
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
 
@@ -23,19 +22,16 @@ class VGGBlock(nn.Sequential):
     """conv3x3-BN-ReLU-conv3x3-BN-ReLU, the unit of both U-Net and UNet++.
 
     A Sequential (rather than a custom forward) keeps the state_dict flat and
-    lets fusion passes see the plain conv/BN/ReLU chain. The convolutions are
-    `Conv3x3` (an nn.Conv2d that may train in a faster memory layout, see models/conv.py);
-    `conv_layout="native"` makes them behave exactly like nn.Conv2d.
+    lets fusion passes see the plain conv/BN/ReLU chain. Memory layout is the
+    caller's choice (training/layout.py), not the block's.
     """
 
-    def __init__(
-        self, in_channels: int, middle_channels: int, out_channels: int, conv_layout: str = "auto"
-    ) -> None:
+    def __init__(self, in_channels: int, middle_channels: int, out_channels: int) -> None:
         super().__init__(
-            Conv3x3(in_channels, middle_channels, conv_layout),
+            nn.Conv2d(in_channels, middle_channels, kernel_size=3, padding=1),
             nn.BatchNorm2d(middle_channels),
             nn.ReLU(inplace=True),
-            Conv3x3(middle_channels, out_channels, conv_layout),
+            nn.Conv2d(middle_channels, out_channels, kernel_size=3, padding=1),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )

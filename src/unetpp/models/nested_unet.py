@@ -25,9 +25,6 @@ class NestedUNet(nn.Module):
     - "mean": the mean of the heads' logits (not of their probabilities);
     - "L1".."L4": the head of X(0,L), computing only the nodes that head needs,
       i.e. X(i,j) with i + j <= L (L1 runs X(0,0), X(1,0) and X(0,1) only).
-
-    `conv_layout` ("auto"/"native") picks the convolutions' memory layout
-    (models/conv.py); it never changes the result.
     """
 
     def __init__(
@@ -39,7 +36,6 @@ class NestedUNet(nn.Module):
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
         inference_output: str = "last",
-        conv_layout: str = "auto",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -57,7 +53,7 @@ class NestedUNet(nn.Module):
                     in_ch = in_channels if i == 0 else self.filters[i - 1]
                 else:
                     in_ch = self.filters[i] * j + self.filters[i + 1]
-                nodes[f"x{i}_{j}"] = VGGBlock(in_ch, self.filters[i], self.filters[i], conv_layout)
+                nodes[f"x{i}_{j}"] = VGGBlock(in_ch, self.filters[i], self.filters[i])
         self.nodes = nn.ModuleDict(nodes)
         n_heads = self.depth if self.deep_supervision else 1
         self.heads = nn.ModuleList([nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in range(n_heads)])

@@ -15,8 +15,7 @@ class UNet(nn.Module):
 
     Node X(i,j) is at resolution level i (0 = full size); the names follow the
     UNet++ paper so the two architectures are easy to compare. Returns logits
-    of shape (N, num_classes, H, W). `conv_layout` ("auto"/"native") picks
-    the convolutions' memory layout (models/conv.py); it never changes the result.
+    of shape (N, num_classes, H, W).
     """
 
     deep_supervision = False
@@ -29,7 +28,6 @@ class UNet(nn.Module):
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
         inference_output: str = "last",
-        conv_layout: str = "auto",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -40,16 +38,16 @@ class UNet(nn.Module):
         self.pool = nn.MaxPool2d(2, 2)
         self.up = Upsample2x(upsample_mode, align_corners)
         self.encoder = nn.ModuleList(
-            [VGGBlock(in_channels, self.filters[0], self.filters[0], conv_layout)]
+            [VGGBlock(in_channels, self.filters[0], self.filters[0])]
             + [
-                VGGBlock(self.filters[i - 1], self.filters[i], self.filters[i], conv_layout)
+                VGGBlock(self.filters[i - 1], self.filters[i], self.filters[i])
                 for i in range(1, self.depth + 1)
             ]
         )
         # decoder[i] is X(i, depth - i), fed by X(i,0) and the upsampled level below.
         self.decoder = nn.ModuleList(
             [
-                VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i], conv_layout)
+                VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i])
                 for i in range(self.depth)
             ]
         )

@@ -20,19 +20,31 @@ import torch
 
 from unetpp.atomic import atomic_path
 
-CHECKPOINT_ROOT = ".checkpoints"
+CHECKPOINT_ROOT = ".checkpoints"  # relative to the working directory, unless --checkpoint-dir says otherwise
 CHECKPOINT_FILE = "last.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds layout, git_commits and the three val IoU reductions
 
 
-def default_checkpoint_dir(out_dir: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Path:
-    """`<root>/.checkpoints/<16 hex of sha256(absolute out path)>`; root defaults to the working directory.
+def run_checkpoint_dir(root: str | os.PathLike[str], out_dir: str | os.PathLike[str], run_fingerprint: str) -> Path:
+    """`<root>/<out path as a name>-<12 hex of the fingerprint>`: one folder per output folder and settings.
 
-    Snakemake and DVC run stages from the repository root, so by default the
-    checkpoints land in `<repo>/.checkpoints/`, one folder per output folder.
+    The out path is taken as given (normalised, not resolved), so a fresh
+    clone of the repository training `models/unet/seed0` with the same
+    settings and data finds and resumes the same checkpoint when `root` lies
+    outside the clone; the fingerprint keeps two projects sharing one root
+    apart.
     """
-    key = hashlib.sha256(str(Path(out_dir).resolve()).encode("utf-8")).hexdigest()[:16]
-    return Path(root if root is not None else Path.cwd()) / CHECKPOINT_ROOT / key
+    name = os.path.normpath(os.fspath(out_dir)).strip(os.sep).replace(os.sep, "-").replace(".", "_") or "out"
+    return Path(root) / f"{name}-{run_fingerprint[:12]}"
+
+
+def other_checkpoints(directory: Path) -> list[Path]:
+    """Sibling checkpoint folders of the same out path written with other settings (left for the user to delete)."""
+    stem = directory.name.rsplit("-", 1)[0]
+    if not directory.parent.is_dir():
+        return []
+    return sorted(p for p in directory.parent.glob(f"{stem}-*")
+                  if p != directory and p.name.rsplit("-", 1)[0] == stem and (p / CHECKPOINT_FILE).is_file())
 
 
 def fingerprint(settings: dict[str, Any]) -> str:

@@ -8,8 +8,13 @@ Design choices (see also the README):
   resumed run sees exactly the order an uninterrupted run would.
 - The last, partial training batch is kept (every image is seen every epoch;
   536 training images at batch 16 give 33 full batches and one of 8).
-- The best model is the epoch with the highest per-image val IoU; validation
+- The best model is the epoch with the highest val IoU under the selection
+  metric (`batch_pooled` in the reference protocol: its AverageMeter of IoU
+  pooled within each val batch, weighted by batch size), which also drives
+  early stopping; all three reductions are recorded every epoch. Validation
   runs in eval mode, so a deep-supervision model is scored on its last head.
+- The memory layout (channels_last or NCHW) is chosen by
+  `training/layout.py` and kept in the checkpoint: a resumed run keeps it.
 """
 
 from __future__ import annotations
@@ -29,18 +34,22 @@ from tqdm import tqdm
 
 from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
-from unetpp.metrics import PixelCounts, iou
+from unetpp.metrics import REDUCTIONS, PixelCounts, iou
 from unetpp.models import ARCHITECTURES, build_model, count_parameters
 from unetpp.training.checkpoint import (
     CHECKPOINT_FILE,
-    default_checkpoint_dir,
+    CHECKPOINT_ROOT,
     fingerprint,
     load_checkpoint,
+    other_checkpoints,
     rng_state,
+    run_checkpoint_dir,
     save_checkpoint,
     set_rng_state,
 )
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
+from unetpp.training.layout import LAYOUTS, memory_format, resolve_layout
+from unetpp.training.provenance import code_commit
 from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, remove_stale_temps, write_outputs
 from unetpp.training.step import eval_step, make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
@@ -64,7 +73,9 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     num_threads: int | None = None
-    checkpoint_dir: Path | None = None
+    checkpoint_dir: Path | None = None  # the root; this run's folder is run_checkpoint_dir(root, out, fingerprint)
+    selection_metric: str = "batch_pooled"
+    layout: str = "auto"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -78,13 +89,20 @@ class TrainConfig:
                 raise UnetppError(f"--{name} {value} must be a positive whole number (1 or more)")
         if self.num_threads is not None and self.num_threads < 1:
             raise UnetppError(f"--num-threads {self.num_threads} must be 1 or more (or leave it out for all cores)")
+        if self.selection_metric not in REDUCTIONS:
+            raise UnetppError(
+                f"--selection-metric {self.selection_metric!r} is unknown: use one of {', '.join(REDUCTIONS)}"
+            )
+        if self.layout not in LAYOUTS:
+            raise UnetppError(f"--layout {self.layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
 
 
 @dataclass
 class EpochStats:
+    """Mean loss and the IoU of one pass under every reduction (metrics.REDUCTIONS)."""
+
     loss: float
-    iou: float
-    iou_batch_pooled: float
+    iou: dict[str, float]
 
 
 def shuffled_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -102,10 +120,11 @@ def _accumulator(device: torch.device) -> torch.Tensor:
     return torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
 
 
-def _summarise(loss_sum: torch.Tensor, n: int, counts: list[PixelCounts]) -> EpochStats:
+def _summarise(loss_sum: torch.Tensor, n: int, counts: list[PixelCounts], batch_size: int) -> EpochStats:
+    """`batch_pooled` pools within the batches as they were run (consecutive `batch_size` images)."""
     pooled = PixelCounts.concat(counts)
     pooled = PixelCounts(*(t.cpu() for t in (pooled.intersection, pooled.union, pooled.pred_sum, pooled.target_sum)))
-    return EpochStats(float(loss_sum) / n, iou(pooled, "per_image"), iou(pooled, "batch_pooled"))
+    return EpochStats(float(loss_sum) / n, {r: iou(pooled, r, batch_size) for r in REDUCTIONS})
 
 
 def train_epoch(
@@ -117,6 +136,7 @@ def train_epoch(
     batch_size: int,
     precision: str,
     bar: tqdm | None = None,
+    layout: torch.memory_format = torch.channels_last,
 ) -> EpochStats:
     """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
     model.train()
@@ -125,7 +145,7 @@ def train_epoch(
     order = order.to(images.device)
     for k, start in enumerate(range(0, len(order), batch_size)):
         index = order[start : start + batch_size]
-        x, y = make_batch(images, masks, index)
+        x, y = make_batch(images, masks, index, layout)
         loss, batch_counts = train_step(model, optimizer, x, y, precision)
         loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
@@ -133,11 +153,16 @@ def train_epoch(
             bar.update(1)
             if not bar.disable and (k % 8 == 0 or start + batch_size >= len(order)):
                 bar.set_postfix(loss=f"{loss.item():.4f}")  # .item() syncs a GPU, so only every 8th step
-    return _summarise(loss_sum, len(order), counts)
+    return _summarise(loss_sum, len(order), counts, batch_size)
 
 
-def validate(
-    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, batch_size: int, precision: str
+def validation_pass(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    batch_size: int,
+    precision: str,
+    layout: torch.memory_format = torch.channels_last,
 ) -> EpochStats:
     """Eval-mode loss and IoU over the validation set in split order."""
     model.eval()
@@ -145,11 +170,11 @@ def validate(
     counts: list[PixelCounts] = []
     for start in range(0, images.shape[0], batch_size):
         index = torch.arange(start, min(start + batch_size, images.shape[0]), device=images.device)
-        x, y = make_batch(images, masks, index)
+        x, y = make_batch(images, masks, index, layout)
         loss, batch_counts = eval_step(model, x, y, precision)
         loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
-    return _summarise(loss_sum, images.shape[0], counts)
+    return _summarise(loss_sum, images.shape[0], counts, batch_size)
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -180,12 +205,27 @@ def run_settings(
         "device": device.type,
         "precision": precision,
         "num_threads": threads,
+        "selection_metric": config.selection_metric,
+        "layout": config.layout,
         "model_kwargs": _plain(config.model_kwargs),
         "torch_version": str(torch.__version__),
         "data": str(config.data),
         "split": str(config.split),
         "data_sha256": file_sha256(config.data),
         "split_sha256": file_sha256(config.split),
+    }
+
+
+def history_row(epoch: int, train_stats: EpochStats, val_stats: EpochStats, lr: float, seconds: float) -> dict:
+    """One history.csv row: the val IoU under every reduction, whichever one selects the epoch."""
+    return {
+        "epoch": epoch,
+        "train_loss": train_stats.loss,
+        "train_iou": train_stats.iou["per_image"],
+        "val_loss": val_stats.loss,
+        **{f"val_iou_{r}": val_stats.iou[r] for r in REDUCTIONS},
+        "lr": lr,
+        "seconds": round(seconds, 3),
     }
 
 
@@ -209,10 +249,20 @@ def train(
     torch.set_num_threads(threads)
     settings = run_settings(config, device, precision, threads, train_set.size)
     run_fingerprint = fingerprint({k: v for k, v in settings.items() if k not in ("data", "split")})
-    checkpoint_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else default_checkpoint_dir(config.out)
+    root = Path(config.checkpoint_dir) if config.checkpoint_dir else Path.cwd() / CHECKPOINT_ROOT
+    checkpoint_dir = run_checkpoint_dir(root, config.out, run_fingerprint)
+    metric = config.selection_metric
+
+    # A kill -9 during an atomic write leaves its temp file behind; tidy those first.
+    remove_stale_temps(checkpoint_dir, (CHECKPOINT_FILE,))
+    remove_stale_temps(config.out, (MODEL_FILE, HISTORY_FILE, SUMMARY_FILE))
+    resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
+    for other in other_checkpoints(checkpoint_dir):
+        print(f"unetpp train: {other} holds a checkpoint of {config.out} from other settings or data; it is not "
+              f"used (delete it if you will not rerun those settings)", file=sys.stderr)
 
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, **config.model_kwargs).to(device, memory_format=torch.channels_last)
+    model = build_model(config.arch, **config.model_kwargs)
     multiple = 2 ** getattr(model, "depth", 4)
     if train_set.size % multiple:
         raise UnetppError(
@@ -220,28 +270,37 @@ def train(
             f"{multiple.bit_length() - 1} times and needs a multiple of {multiple}: rerun `unetpp preprocess` "
             f"with --size 96 (or another multiple of {multiple})"
         )
+    if resumed is not None:
+        layout = dict(resumed["layout"])  # a resumed run keeps its layout, whatever this machine would pick
+    else:  # may time a few steps; leaves the global RNG as it found it, so the initial weights stay seeded
+        layout = resolve_layout(config.layout, device, precision, config.arch, config.batch_size, train_set.size,
+                                threads, _plain(config.model_kwargs), progress)
+    fmt = memory_format(layout["layout"])
+    model = model.to(device, memory_format=fmt)
+    commit = code_commit()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     stopper = EarlyStopping(config.patience)
     history: list[dict[str, Any]] = []
     best_state = _cpu_state(model)
-    best_batch_pooled = float("nan")
+    best_row: dict[str, Any] = {}
     wall_before = 0.0
+    commits: list[dict[str, Any]] = []
 
-    # A kill -9 during an atomic write leaves its temp file behind; tidy those first.
-    remove_stale_temps(checkpoint_dir, (CHECKPOINT_FILE,))
-    remove_stale_temps(config.out, (MODEL_FILE, HISTORY_FILE, SUMMARY_FILE))
-    resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
     if resumed is not None:
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         stopper.load_state_dict(resumed["stopper"])
         history = list(resumed["history"])
         best_state = resumed["best_state"]
-        best_batch_pooled = float(resumed["best_val_iou_batch_pooled"])
+        best_row = dict(resumed["best_row"])
         wall_before = float(resumed["wall_seconds"])
+        commits = list(resumed["git_commits"])
         set_rng_state(resumed["rng"])
         print(f"unetpp train: resuming from {checkpoint_dir} after epoch {len(history)}", file=sys.stderr)
     resumed_from = len(history)
+    commits.append({"commit": commit, "from_epoch": resumed_from + 1})
+    print(f"unetpp train: {config.arch}, layout {layout['layout']} ({layout['source']}), {precision}, "
+          f"{threads} thread(s), selecting on val IoU {metric}; checkpoints in {checkpoint_dir}", file=sys.stderr)
 
     train_images, train_masks = _as_tensors(train_set, device)
     val_images, val_masks = _as_tensors(val_set, device)
@@ -254,35 +313,33 @@ def train(
         with tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
                   disable=None if progress is None else not progress, file=sys.stderr) as bar:
             train_stats = train_epoch(model, optimizer, train_images, train_masks, order,
-                                      config.batch_size, precision, bar)
-        val_stats = validate(model, val_images, val_masks, config.batch_size, precision)
-        if stopper.update(epoch, val_stats.iou):
+                                      config.batch_size, precision, bar, fmt)
+        val_stats = validation_pass(model, val_images, val_masks, config.batch_size, precision, fmt)
+        row = history_row(epoch, train_stats, val_stats, optimizer.param_groups[0]["lr"],
+                          time.perf_counter() - epoch_start)
+        if stopper.update(epoch, val_stats.iou[metric]):
             best_state = _cpu_state(model)
-            best_batch_pooled = val_stats.iou_batch_pooled
-        row = {
-            "epoch": epoch,
-            "train_loss": train_stats.loss,
-            "train_iou": train_stats.iou,
-            "val_loss": val_stats.loss,
-            "val_iou": val_stats.iou,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - epoch_start, 3),
-        }
+            best_row = row
         history.append(row)
         tqdm.write(
             f"epoch {epoch}/{config.epochs}: train loss {row['train_loss']:.4f} IoU {row['train_iou']:.4f} | "
-            f"val loss {row['val_loss']:.4f} IoU {row['val_iou']:.4f} | best {stopper.best_value:.4f} "
+            f"val loss {row['val_loss']:.4f} IoU {metric} {row[f'val_iou_{metric}']:.4f} "
+            f"(per image {row['val_iou_per_image']:.4f}) | best {stopper.best_value:.4f} "
             f"@ {stopper.best_epoch} | {row['seconds']:.1f}s",
             file=sys.stderr,
         )
         save_checkpoint(checkpoint_dir, {
             "fingerprint": run_fingerprint,
+            "settings": settings,
+            "out": str(config.out),
             "model": _cpu_state(model),
             "optimizer": optimizer.state_dict(),
             "stopper": stopper.state_dict(),
             "history": history,
             "best_state": best_state,
-            "best_val_iou_batch_pooled": best_batch_pooled,
+            "best_row": best_row,
+            "layout": layout,
+            "git_commits": commits,
             "wall_seconds": wall_before + time.perf_counter() - started,
             "rng": rng_state(),
         })
@@ -291,17 +348,22 @@ def train(
 
     summary = {
         "arch": config.arch,
+        "seed": config.seed,
+        "selection_metric": metric,
         "best_epoch": stopper.best_epoch,
         "best_val_iou": stopper.best_value,
-        "best_val_iou_batch_pooled": best_batch_pooled,
+        **{f"best_val_iou_{r}": best_row.get(f"val_iou_{r}") for r in REDUCTIONS},
         "epochs_run": len(history),
         "stopped_early": stopper.should_stop and len(history) < config.epochs,
         "wall_seconds": round(wall_before + time.perf_counter() - started, 3),
         "resumed_after_epoch": resumed_from,
         "device": describe_device(device),
         "precision": precision,
+        "layout": layout,
         "torch_version": str(torch.__version__),
         "num_threads": threads,
+        "git_commit": commit,
+        "git_commits": commits,
         "n_train": len(train_set),
         "n_val": len(val_set),
         "parameters": count_parameters(model),
@@ -314,6 +376,7 @@ def train(
         "settings": settings,
         "best_epoch": stopper.best_epoch,
         "best_val_iou": stopper.best_value,
+        "selection_metric": metric,
     }
     write_outputs(config.out, payload, history, summary)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ is complete, so a failure never leaves a mix of old and new files.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,17 @@ import torch
 
 from unetpp.atomic import atomic_path
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_iou", "val_loss", "val_iou", "lr", "seconds")
+HISTORY_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_iou",
+    "val_loss",
+    "val_iou_per_image",
+    "val_iou_pooled",
+    "val_iou_batch_pooled",
+    "lr",
+    "seconds",
+)
 MODEL_FILE, HISTORY_FILE, SUMMARY_FILE = "model.pt", "history.csv", "train.json"
 
 
@@ -40,9 +51,22 @@ def write_outputs(
         atomic_path(out / HISTORY_FILE) as history_tmp,
         atomic_path(out / SUMMARY_FILE) as summary_tmp,
     ):
-        torch.save(model_payload, model_tmp)
+        model_tmp.write_bytes(model_bytes(model_payload))
         write_history(history_tmp, history)
         summary_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def model_bytes(payload: dict[str, Any]) -> bytes:
+    """torch.save's bytes for `payload`, the same for the same content.
+
+    Saved to a file, torch.save names the archive's inner folder after the
+    file, and the atomic write's temp name is random; saved to a buffer the
+    folder is always "archive", so identical trainings give identical files
+    (DVC caches by content hash).
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
 
 
 def remove_stale_temps(directory: str | os.PathLike[str], names: tuple[str, ...]) -> None:

@@ -25,10 +25,16 @@ def to_model_input(images: torch.Tensor) -> torch.Tensor:
 
 
 def make_batch(
-    images: torch.Tensor, masks: torch.Tensor, index: torch.Tensor
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    index: torch.Tensor,
+    layout: torch.memory_format = torch.channels_last,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 (channels_last) and 0/1 float masks (N,1,S,S)."""
-    return to_model_input(images[index]), masks[index].unsqueeze(1).float()
+    """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 in `layout` and 0/1 float masks (N,1,S,S).
+
+    The input's layout decides the convolutions' layout, so it must match the model's (training/layout.py).
+    """
+    return to_model_input(images[index]).contiguous(memory_format=layout), masks[index].unsqueeze(1).float()
 
 
 def last_head(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Start, or restart after an interruption, the reference protocol on a CPU machine in the background.
+#
+#   benchmarks/cpu_protocol.sh [RUN_ROOT]          (RUN_ROOT defaults to ~/runs)
+#
+# The run lives outside any working copy used for development: its own clone of this repository
+# ($RUN_ROOT/unetpp, made from this checkout's HEAD the first time and never pulled by this script), its
+# resume checkpoints ($RUN_ROOT/checkpoints, via UNETPP_CHECKPOINT_DIR) and its logs ($RUN_ROOT/logs).
+# Rerunning the script after a kill, a reboot or a new session resumes every training at its last completed
+# epoch. It runs the README's pipeline with two trainings at a time, one thread each (params.yaml
+# train.threads: 1; `--resources gpu=2` is Snakemake's count of concurrent trainings, GPU or not).
+# RAW may point at the real stage1_train.zip (default: ../shared/data/dsb2018/stage1_train.zip).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+RUN_ROOT=${1:-$HOME/runs}
+CLONE=$RUN_ROOT/unetpp
+RAW=${RAW:-$REPO/../shared/data/dsb2018/stage1_train.zip}
+mkdir -p "$RUN_ROOT/logs" "$RUN_ROOT/checkpoints"
+
+if [ -f "$RUN_ROOT/snakemake.pid" ] && kill -0 "$(cat "$RUN_ROOT/snakemake.pid")" 2>/dev/null; then
+    echo "already running: pid $(cat "$RUN_ROOT/snakemake.pid") (log: $(ls -t "$RUN_ROOT"/logs/snakemake-*.log | head -1))"
+    exit 0
+fi
+[ -f "$RAW" ] || { echo "no raw data at $RAW: set RAW=/path/to/stage1_train.zip" >&2; exit 1; }
+[ -d "$CLONE/.git" ] || git clone --quiet "$REPO" "$CLONE"
+cd "$CLONE"
+echo "run clone at $(git rev-parse --short HEAD) ($(git log -1 --format=%s | cut -c1-70))"
+if [ ! -x .venv/bin/unetpp ]; then
+    python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 && .venv/bin/pip install -q -e .
+fi
+mkdir -p data/raw && ln -sfn "$(cd "$(dirname "$RAW")" && pwd)/$(basename "$RAW")" data/raw/stage1_train.zip
+
+export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
+# shellcheck disable=SC1091
+. .venv/bin/activate
+snakemake --unlock >/dev/null 2>&1 || true  # a killed snakemake leaves its lock behind
+LOG=$RUN_ROOT/logs/snakemake-$(date -u +%Y%m%dT%H%M%SZ).log
+nohup snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
+echo $! >"$RUN_ROOT/snakemake.pid"
+echo "started snakemake (pid $!), log $LOG; training logs in $CLONE/logs/train/"
