@@ -32,6 +32,16 @@ def real_raw_zip() -> Path:
     return Path(os.environ.get("UNETPP_RAW_ZIP", default))
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """The CPU and torch's dispatch level: float tolerances and layout choices depend on them."""
+    import torch
+
+    from unetpp.training.layout import cpu_model
+
+    return (f"unetpp: CPU {cpu_model()}, torch {torch.__version__} CPU capability "
+            f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def layout_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep `--layout auto`'s per-machine decisions (training/layout.py) out of the user's ~/.cache during tests."""

@@ -81,7 +81,11 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name != "auto":
         return name
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp32"
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.5 has no including_emulation and reports native support only
+            native = torch.cuda.is_bf16_supported()
+        return "bf16" if native else "fp32"
     if device.type == "cpu":
         return "bf16" if cpu_supports_bf16() else "fp32"
     return "fp32"  # MPS bf16 autocast coverage is partial; fp32 is the safe choice

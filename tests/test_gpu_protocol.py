@@ -1,0 +1,57 @@
+"""benchmarks/gpu_protocol.py on CPU: 1 epoch on synthetic data, every (arch, seed), one archive back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_protocol.py"
+
+
+def run_script(tmp_path: Path, h5: Path, split: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(SCRIPT), "--data", str(h5), "--split", str(split), "--work", str(tmp_path / "run"),
+           "--archive", str(tmp_path / "out" / "gpu_results.tar.gz"), "--epochs", "1", "--threads", "1", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_every_arch_and_seed_is_trained_evaluated_aggregated_and_packed(
+    tmp_path: Path, synthetic_processed_h5: Path, synthetic_split_json: Path
+) -> None:
+    proc = run_script(tmp_path, synthetic_processed_h5, synthetic_split_json, "--seed", "0", "--seed", "1",
+                      "--jobs", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "aggregated seeds [0, 1] of [0, 1]" in proc.stdout
+    with tarfile.open(tmp_path / "out" / "gpu_results.tar.gz") as tar:
+        names = set(tar.getnames())
+    for arch in ("unet", "nested_unet", "nested_unet_ds"):
+        for seed in (0, 1):
+            for name in ("models/{a}/seed{s}/history.csv", "models/{a}/seed{s}/train.json",
+                         "results/{a}/seed{s}/metrics.json", "results/{a}/seed{s}/per_image.csv",
+                         "results/{a}/seed{s}/samples.png", "logs/{a}-seed{s}.log"):
+                assert "run/" + name.format(a=arch, s=seed) in names
+    assert {"run/results/metrics.json", "run/results/summary.md", "run/results/curves.png"} <= names
+    assert not any(n.endswith((".pt", ".h5")) for n in names)  # models and predictions stay behind
+    metrics = json.loads((tmp_path / "run/results/metrics.json").read_text())
+    assert sorted(metrics["unet"]["seeds"]) == ["0", "1"] and metrics["unet"]["sd"]["iou_per_image"] is not None
+    train = json.loads((tmp_path / "run/models/nested_unet/seed1/train.json").read_text())
+    assert (train["seed"], train["epochs_run"], train["selection_metric"]) == (1, 1, "batch_pooled")
+
+
+@pytest.mark.slow
+def test_a_deadline_stops_the_jobs_and_still_packs_what_there_is(
+    tmp_path: Path, synthetic_processed_h5: Path, synthetic_split_json: Path
+) -> None:
+    # 61 s leaves 1 s before the script's own minute of packing: the first jobs start and are stopped.
+    proc = run_script(tmp_path, synthetic_processed_h5, synthetic_split_json, "--seed", "0", "--arch", "unet",
+                      "--epochs", "200", "--deadline", "61")
+    assert proc.returncode == 1
+    assert "unet seed 0: NOT done" in proc.stdout and "aggregated seeds [] of [0]" in proc.stdout
+    with tarfile.open(tmp_path / "out" / "gpu_results.tar.gz") as tar:
+        names = tar.getnames()
+    assert "run/logs/unet-seed0.log" in names and "run/results/metrics.json" not in names
