@@ -11,6 +11,7 @@ configfile: "params.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/fetch.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/split.smk"
@@ -28,4 +29,4 @@ rule all:
 
 
 onsuccess:
-    record_in_dvc(workflow, "logs/dvc_commit.log")
+    record_in_dvc(workflow, "logs/dvc_commit.log", config)

@@ -36,6 +36,7 @@ export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
 . .venv/bin/activate
 snakemake --unlock >/dev/null 2>&1 || true  # a killed snakemake leaves its lock behind
 LOG=$RUN_ROOT/logs/snakemake-$(date -u +%Y%m%dT%H%M%SZ).log
-nohup snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
+# Higher priority than tests and builds on the same machine (where allowed; otherwise nice warns and goes on).
+nohup nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
 echo $! >"$RUN_ROOT/snakemake.pid"
 echo "started snakemake (pid $!), log $LOG; training logs in $CLONE/logs/train/"

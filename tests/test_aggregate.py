@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from unetpp.cli import main
 from unetpp.models import build_model, count_parameters
 
 ARCHS = ("unet", "nested_unet", "nested_unet_ds")
+PER_IMAGE_OFFSETS = (-0.02, -0.01, 0.0, 0.01, 0.02)
 
 
 HISTORY_HEADER = [
@@ -73,6 +75,12 @@ def write_arch(root: Path, arch: str, k: int, epochs: int = 3, seed: int = 0) ->
         "batch_size": 16,
     }
     (result_dir / "metrics.json").write_text(json.dumps(metrics))
+    # per_image.csv: five images around iou_per_image, so arch k beats U-Net by 0.01 * k on every image.
+    with open(result_dir / "per_image.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "iou", "dice", "intersection", "union", "pred_pixels", "mask_pixels"])
+        for i, offset in enumerate(PER_IMAGE_OFFSETS):
+            writer.writerow([f"img{i}", metrics["iou_per_image"] + offset, 0.9, 10, 12, 11, 11])
 
 
 @pytest.fixture()
@@ -93,8 +101,9 @@ def run(root: Path, *archs: str, out: str = "results", seeds: tuple[int, ...] = 
 
 def summary_rows(root: Path) -> tuple[list[str], dict[str, list[str]]]:
     """(header, {arch: cells}) of the table in summary.md."""
-    summary = (root / "results" / "summary.md").read_text()
-    table = [line for line in summary.splitlines() if line.startswith("|")]
+    lines = (root / "results" / "summary.md").read_text().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("|"))
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
     header = [c.strip() for c in table[0].strip("|").split("|")]
     rows = {line.split("`")[1]: [c.strip() for c in line.strip("|").split("|")] for line in table[2:]}
     return header, rows
@@ -109,7 +118,7 @@ def test_writes_three_files_with_published_column(project):
     assert res.exit_code == 0, res.output
     assert outputs(project) == ["curves.png", "metrics.json", "summary.md"]
     metrics = json.loads((project / "results" / "metrics.json").read_text())
-    assert list(metrics) == list(ARCHS)
+    assert list(metrics) == [*ARCHS, "comparisons"]
     assert all(
         set(metrics[arch]) == {"mean", "sd", "seeds"} and list(metrics[arch]["seeds"]) == ["0"] for arch in ARCHS
     )
@@ -144,7 +153,34 @@ def test_writes_three_files_with_published_column(project):
 def test_rows_follow_the_arch_order_and_subsets_work(project):
     res = run(project, "nested_unet_ds", "unet", out="two")
     assert res.exit_code == 0, res.output
-    assert list(json.loads((project / "two" / "metrics.json").read_text())) == ["nested_unet_ds", "unet"]
+    metrics = json.loads((project / "two" / "metrics.json").read_text())
+    assert list(metrics) == ["nested_unet_ds", "unet", "comparisons"]
+    assert list(metrics["comparisons"]) == ["nested_unet_ds_vs_unet"]  # nested_unet not aggregated: skipped
+
+
+def test_unetpp_against_unet_image_by_image(project):
+    res = run(project, *ARCHS)
+    assert res.exit_code == 0, res.output
+    comparisons = json.loads((project / "results" / "metrics.json").read_text())["comparisons"]
+    assert list(comparisons) == ["nested_unet_vs_unet", "nested_unet_ds_vs_unet"]
+    # Every image of arch k scores 0.01 * k above U-Net's: the difference and both interval ends.
+    for name, diff in (("nested_unet_vs_unet", 0.01), ("nested_unet_ds_vs_unet", 0.02)):
+        for stats in (comparisons[name]["seeds"]["0"], comparisons[name]["pooled"]):
+            assert [stats["mean_diff"], stats["ci95_low"], stats["ci95_high"]] == pytest.approx([diff] * 3, abs=1e-12)
+            assert (stats["n_images"], stats["resamples"], stats["bootstrap_seed"]) == (5, 10_000, 0)
+    assert comparisons["nested_unet_vs_unet"]["pooled"]["n_seeds"] == 1
+    summary = (project / "results" / "summary.md").read_text()
+    assert "## UNet++ against U-Net, image by image" in summary
+    assert "| UNet++ (`nested_unet`) − U-Net (`unet`) | 0 | 5 | +0.0100 | [+0.0100, +0.0100] |" in summary
+    assert "With one training seed the interval covers only the choice of images, not training noise" in summary
+    assert "pooled" not in summary.split("image by image")[1]  # one seed: no pooled row
+
+
+def test_no_unet_no_comparison(project):
+    res = run(project, "nested_unet", "nested_unet_ds")
+    assert res.exit_code == 0, res.output
+    assert "comparisons" not in json.loads((project / "results" / "metrics.json").read_text())
+    assert "image by image" not in (project / "results" / "summary.md").read_text()
 
 
 def test_several_seeds_give_mean_and_sample_sd(project):
@@ -166,6 +202,12 @@ def test_several_seeds_give_mean_and_sample_sd(project):
     assert rows["nested_unet"][header.index("Seeds")] == "0, 1, 2"
     assert rows["nested_unet"][header.index("Epochs run")] == "3.0 ± 0.0"
     assert rows["unet"][header.index("Published IoU")] == "0.8347"
+    pooled = metrics["comparisons"]["nested_unet_vs_unet"]["pooled"]
+    assert pooled["n_seeds"] == 3 and pooled["mean_diff"] == pytest.approx(0.01)
+    assert list(metrics["comparisons"]["nested_unet_vs_unet"]["seeds"]) == ["0", "1", "2"]
+    summary = (project / "results" / "summary.md").read_text()
+    assert "| pooled: IoU averaged over seeds 0, 1, 2 | 5 | +0.0100 |" in summary
+    assert "not training noise" in summary
 
 
 def test_a_missing_seed_is_named(project):
@@ -193,6 +235,12 @@ def test_curves_use_the_selection_metric_with_batch_pooled_as_fallback(project):
     assert lines["UNet++ seed 0 val"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_per_image (k=1: -0.01)
     dots = [list(line.get_ydata()) for line in iou_axis.get_lines() if line.get_label().startswith("_")]
     assert dots == [pytest.approx([0.75]), pytest.approx([0.75])]  # the kept epoch, on each run's own curve
+    # Epoch ticks are whole numbers (3 epochs would otherwise get ticks at 1.25, 1.5, ...).
+    figure = curves_figure(results)
+    figure.canvas.draw()
+    for axis in figure.axes[:2]:
+        ticks = [t for t in axis.get_xticks() if axis.get_xlim()[0] <= t <= axis.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
 
 
 def test_parameters_from_train_json_when_present(project):
@@ -237,6 +285,23 @@ def test_parameters_from_train_json_when_present(project):
                 (r / "models/unet/seed0/train.json").read_text().replace('"batch_pooled"', '"median"')
             ),
             "selection_metric 'median', not one of per_image, pooled, batch_pooled",
+        ),
+        (
+            lambda r: (r / "results/unet/seed0/per_image.csv").unlink(),
+            "results/unet/seed0/per_image.csv does not exist",
+        ),
+        (
+            lambda r: (r / "results/nested_unet/seed0/per_image.csv").write_text(
+                (r / "results/nested_unet/seed0/per_image.csv").read_text().replace("img4", "other")
+            ),
+            "/results/unet/seed0/per_image.csv and ",
+        ),
+        (
+            lambda r: (r / "results/nested_unet/seed0/per_image.csv").write_text(
+                (r / "results/nested_unet/seed0/per_image.csv").read_text().replace("img4", "other")
+            ),
+            "/results/nested_unet/seed0/per_image.csv do not score the same images (1 id(s) only in the first, "
+            "e.g. img4; 1 only in the second, e.g. other)",
         ),
     ],
 )

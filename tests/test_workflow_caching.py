@@ -31,13 +31,14 @@ from workflow_helpers import BIN, DVC, SNAKEMAKE, Job, copy_workflow, dvc_stage_
 
 pytestmark = pytest.mark.slow
 
-STAGE_COMMANDS = ("synth", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+STAGE_COMMANDS = ("synth", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
 PIPELINE = STAGE_COMMANDS[1:]
 PER_RUN_STAGES = ("train", "predict", "evaluate")
 GIT = shutil.which("git")
 TINY = {
     "preprocess": {"size": 32, "workers": 1},
-    "data": {"workers": 1},
+    # Synthetic data: not the release of data.content_sha256.
+    "data": {"workers": 1, "content_sha256": "any"},
     "split": {"val_fraction": 0.25},
     "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1, "device": "cpu", "precision": "fp32"},
     "predict": {"batch_size": 4, "device": "cpu", "precision": "fp32"},
@@ -123,7 +124,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_the_hook_commits_the_stages_of_each_run(project: Path) -> None:
     first, second = (project / "logs/dvc_commit.log").read_text().splitlines()
     # The partial run built and committed only the data stages; aggregate etc. were left alone.
-    assert first.endswith(" dvc commit -f ingest preprocess split: done")
+    assert first.endswith(" dvc commit -f fetch ingest preprocess split: done")
     every = set().union(*(stage_names(stage, read_params(project)) for stage in PIPELINE))
     assert "train@unet-0" in every
     assert set(second.split(" dvc commit -f ")[1].removesuffix(": done").split()) == every
@@ -237,6 +238,22 @@ def iou_changes(diff: dict[str, Any]) -> dict[str, tuple[float, float]]:
             if ".iou_" in name:
                 changes[name] = (values["old"], values["new"])
     return changes
+
+
+def test_a_config_override_is_not_credited_to_params_yaml(project: Path, tmp_path: Path) -> None:
+    """`--config train={lr: ...}` trains with that lr; the hook must not commit it under params.yaml's lr."""
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, symlinks=True)
+    lock_before = (copy / "dvc.lock").read_text()
+    run([SNAKEMAKE, "--cores", "1", "models/unet/seed0/model.pt", "--forcerun", "train",
+         "--config", 'train={"lr": 0.002}'], cwd=copy)
+    assert "--lr 0.002" in (copy / "logs/train/unet/seed0.log").read_text() or json.loads(
+        (copy / "models/unet/seed0/train.json").read_text())["settings"]["lr"] == 0.002
+    last = (copy / "logs/dvc_commit.log").read_text().splitlines()[-1]
+    assert "differs from params.yaml in train.lr (this run: 0.002, params.yaml: 0.0003)" in last
+    assert "dvc.lock not updated" in last
+    assert (copy / "dvc.lock").read_text() == lock_before
+    assert "train@unet-0" in dvc_changed(copy)  # DVC sees the model as not matching params.yaml's lr
 
 
 def test_metrics_diff_between_branches(project: Path) -> None:

@@ -153,7 +153,7 @@ def test_same_jobs_with_the_real_params(project: Path) -> None:
     snake, dvc = plans(project)
     assert compare(snake, dvc, None) == []
     params = yaml.safe_load((project / "params.yaml").read_text())
-    expected = {"ingest", "preprocess", "split", "aggregate"} | {
+    expected = {"fetch", "ingest", "preprocess", "split", "aggregate"} | {
         f"{stage}@{arch}-{seed}" for stage in PER_RUN_STAGES for arch in params["archs"] for seed in params["seeds"]
     }
     assert {stage.name for stage in dvc} == expected

@@ -14,6 +14,7 @@ import click
 # name -> (module path, attribute, one-line description shown by `unetpp --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("unetpp.commands.synth", "synth", "Write a small synthetic dataset in the Kaggle stage1_train layout."),
+    "fetch": ("unetpp.commands.fetch", "fetch", "Download stage1_train when it is missing; check it is the expected release."),
     "ingest": ("unetpp.commands.ingest", "ingest", "Read raw stage1_train (zip or folder) into one native-size HDF5."),
     "preprocess": ("unetpp.commands.preprocess", "preprocess", "Resize images and masks to a square size (96x96 by default)."),
     "split": ("unetpp.commands.split", "split", "Make a seeded, deterministic train/val(/test) split of the image ids."),
@@ -51,7 +52,7 @@ class LazyGroup(click.Group):
 def main() -> None:
     """U-Net vs UNet++ on the 2018 Data Science Bowl nuclei set.
 
-    The stages, in pipeline order: synth (optional demo data), ingest,
+    The stages, in pipeline order: synth (optional demo data), fetch, ingest,
     preprocess, split, train, predict, evaluate, aggregate. Every value is a
     command-line option; the workflow files (Snakefile, dvc.yaml) pass them
     from params.yaml. Run `unetpp COMMAND --help` for the options of one stage.

@@ -7,6 +7,8 @@ rule aggregate:
         histories=expand(f"{MODEL_DIR}/history.csv", **RUNS),
         summaries=expand(f"{MODEL_DIR}/train.json", **RUNS),
         metrics=expand(f"{RESULT_DIR}/metrics.json", **RUNS),
+        # Read for the paired UNet++ vs U-Net comparisons (unetpp.evaluation.compare).
+        per_image=expand(f"{RESULT_DIR}/per_image.csv", **RUNS),
         code=CODE["aggregate"],
     output:
         metrics="results/metrics.json",

@@ -2,6 +2,8 @@
 
 import re
 
+# The fetch stage's record that data.raw holds the expected release (ingest depends on it).
+RAW_RECORD = "data/raw/stage1_train.verified.json"
 INTERIM_H5 = "data/interim/stage1_train.h5"
 # The size is part of the name so that changing preprocess.size never reuses a stale file.
 PROCESSED_H5 = f"data/processed/dsb2018_{config['preprocess']['size']}.h5"
@@ -21,6 +23,18 @@ wildcard_constraints:
 # same files; tests/test_workflow_code_deps.py records the real imports of every
 # stage and prints the correct lists when these are out of date.
 CODE = {
+    "fetch": [
+        "src/unetpp/__init__.py",
+        "src/unetpp/atomic.py",
+        "src/unetpp/cli.py",
+        "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/fetch.py",
+        "src/unetpp/data/__init__.py",
+        "src/unetpp/data/content.py",
+        "src/unetpp/data/fetch.py",
+        "src/unetpp/data/raw.py",
+        "src/unetpp/errors.py",
+    ],
     "ingest": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
@@ -28,6 +42,7 @@ CODE = {
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/ingest.py",
         "src/unetpp/data/__init__.py",
+        "src/unetpp/data/content.py",
         "src/unetpp/data/ingest.py",
         "src/unetpp/data/maskpng.py",
         "src/unetpp/data/parallel.py",
@@ -136,6 +151,7 @@ CODE = {
         "src/unetpp/errors.py",
         "src/unetpp/evaluation/__init__.py",
         "src/unetpp/evaluation/aggregate.py",
+        "src/unetpp/evaluation/compare.py",
         "src/unetpp/models/__init__.py",
         "src/unetpp/models/blocks.py",
         "src/unetpp/models/nested_unet.py",

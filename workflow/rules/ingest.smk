@@ -1,6 +1,7 @@
 rule ingest:
     input:
         raw=config["data"]["raw"],
+        record=RAW_RECORD,
         code=CODE["ingest"],
     output:
         h5=INTERIM_H5,
@@ -12,4 +13,5 @@ rule ingest:
         CONDA_ENV
     threads: config["data"]["workers"]
     shell:
-        "unetpp ingest --raw {input.raw} --workers {threads} --out {output.h5} > {log} 2>&1"
+        "unetpp ingest --raw {input.raw} --verified {input.record} --workers {threads}"
+        " --out {output.h5} > {log} 2>&1"

@@ -27,8 +27,42 @@ def find_dvc() -> str | None:
     return shutil.which("dvc") or (str(beside) if beside.exists() else None)
 
 
-def record_in_dvc(workflow, logfile: str) -> None:
-    """Run `dvc commit -f` on the stages of this run's DAG; append what happened to `logfile`."""
+def flat_values(mapping: dict, prefix: str = "") -> dict:
+    """{"train.lr": 0.0003, ...}: nested dicts as dotted keys, anything else (lists too) as a leaf."""
+    flat = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flat_values(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def config_departures(run_config: dict, params_file: str = "params.yaml") -> list[str]:
+    """`key (this run: X, params.yaml: Y)` for every value this run took from --config/--configfile instead."""
+    import yaml
+
+    def as_yaml(value):
+        # --config hands nested values over as strings ('0.002'): read them as params.yaml's would be.
+        return yaml.safe_load(value) if isinstance(value, str) else value
+
+    ours = {key: as_yaml(value) for key, value in flat_values(run_config).items()}
+    theirs = flat_values(yaml.safe_load(Path(params_file).read_text()) or {})
+    missing = "(absent)"
+    return [
+        f"{key} (this run: {ours.get(key, missing)!r}, params.yaml: {theirs.get(key, missing)!r})"
+        for key in sorted(ours.keys() | theirs.keys())
+        if ours.get(key, missing) != theirs.get(key, missing)
+    ]
+
+
+def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> None:
+    """Run `dvc commit -f` on the stages of this run's DAG; append what happened to `logfile`.
+
+    A run whose config departs from params.yaml (`--config`, `--configfile`) is
+    not committed: dvc.lock would credit its outputs to params.yaml's values.
+    """
     log = Path(logfile)
     log.parent.mkdir(parents=True, exist_ok=True)
 
@@ -40,6 +74,16 @@ def record_in_dvc(workflow, logfile: str) -> None:
 
     if not Path(".dvc").is_dir():
         note("no .dvc/ here; dvc.lock not updated")
+        return
+    departures = config_departures(run_config) if run_config is not None else []
+    if departures:
+        note(
+            "this run's config differs from params.yaml in "
+            + "; ".join(departures)
+            + ": dvc.lock not updated, "
+            "since DVC would credit these outputs to params.yaml's values. Put the values in params.yaml and run "
+            "`snakemake` again (or `dvc repro`) to record them"
+        )
         return
     settings = workflow.dag_settings
     if settings.until or settings.omit_from:

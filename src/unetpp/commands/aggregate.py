@@ -37,7 +37,8 @@ import click
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("results"),
     show_default=True,
-    help="Folder holding <arch>/seed<seed>/metrics.json from `unetpp evaluate`.",
+    help="Folder holding <arch>/seed<seed>/metrics.json (and per_image.csv, read for the UNet++ vs U-Net "
+    "comparisons) from `unetpp evaluate`.",
 )
 @click.option(
     "--out",
@@ -52,7 +53,8 @@ def aggregate(
     """Collect every architecture and seed into metrics.json, summary.md and curves.png.
 
     Reads only <models-dir>/<arch>/seed<seed>/history.csv and train.json and
-    <results-dir>/<arch>/seed<seed>/metrics.json for each --arch and --seed.
+    <results-dir>/<arch>/seed<seed>/metrics.json for each --arch and --seed, and
+    per_image.csv beside metrics.json for the archs of a comparison.
     metrics.json is {arch: {"mean": {metric: value}, "sd": {metric: value or
     null}, "seeds": {"0": {metric: value}}}} with the metrics iou_per_image,
     iou_pooled, iou_batch_pooled, dice_*, n_images, best_epoch, best_val_iou
@@ -61,6 +63,14 @@ def aggregate(
     as unet.mean.iou_per_image etc. summary.md is a markdown table (mean ± sd)
     with the published IoU beside ours; curves.png plots loss and IoU per epoch,
     train and validation, one line per architecture and seed.
+
+    With unet and nested_unet (or nested_unet_ds) among the --arch, both
+    metrics.json ("comparisons": {"nested_unet_vs_unet": {"seeds": {"0": ...},
+    "pooled": ...}} with mean_diff, ci95_low, ci95_high, n_images, resamples,
+    bootstrap_seed) and summary.md also hold the mean per-image IoU difference
+    with a 95% paired bootstrap interval over the images (10,000 resamples,
+    seed 0); "pooled" averages each image's IoU over the seeds first. The ids
+    of the per_image.csv files must agree.
     """
     from unetpp.evaluation.aggregate import run_aggregate
 

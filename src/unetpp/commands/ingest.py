@@ -38,9 +38,16 @@ from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB
     type=click.IntRange(min=1),
     help="Processes decoding PNGs in parallel; 1 decodes in the main process.",
 )
-def ingest(raw: Path, out: Path, max_unpacked_mb: float, workers: int) -> None:
+@click.option(
+    "--verified",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The record of `unetpp fetch` (e.g. data/raw/stage1_train.verified.json): refuse data whose content "
+    "digest is no longer the one checked there. The workflows always pass it.",
+)
+def ingest(raw: Path, out: Path, max_unpacked_mb: float, workers: int, verified: Path | None) -> None:
     """Read every image, its union mask and its instance label map into one HDF5, ids sorted."""
     from unetpp.data.ingest import ingest as run_ingest
 
-    summary = run_ingest(raw, out, max_unpacked_mb=max_unpacked_mb, workers=workers)
+    summary = run_ingest(raw, out, max_unpacked_mb=max_unpacked_mb, workers=workers, verified=verified)
     click.echo(f"wrote {summary.out}: {summary.n_images} images, {summary.n_nuclei} nuclei")

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
+from unetpp.data.content import Verification, digest_of, member_name, member_sha256
 from unetpp.data.parallel import ordered_map
 from unetpp.data.pngdecode import decode_image, paint_mask
 from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB, MemberReader, Sample, open_raw
@@ -41,6 +42,8 @@ class Decoded:
     image: np.ndarray  # (H, W, 3) uint8
     labels: np.ndarray  # (H, W) uint16, 0 = background, 1..n = nuclei in mask-name order
     n_nuclei: int
+    # (normalised member name, sha256) of the image and every mask, for the content digest (unetpp.data.content)
+    members: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,30 @@ def _close_reader() -> None:
         _reader = None
 
 
-def decode_sample(source_path: Path, is_zip: bool, sample: Sample) -> Decoded:
-    """Decode one image folder; runs in a worker process (or inline with one worker)."""
+def decode_sample(source_path: Path, is_zip: bool, sample: Sample, digest: bool = False) -> Decoded:
+    """Decode one image folder; runs in a worker process (or inline with one worker).
+
+    With `digest`, also hash the bytes of every member read, for the content digest.
+    """
     reader = _worker_reader(source_path, is_zip)
+    members: list[tuple[str, str]] = []
+
+    def read(name: str) -> bytes:
+        data = reader.read(name)
+        if digest:
+            members.append((member_name(name), member_sha256(data)))
+        return data
+
     where = f"{source_path}: {sample.image}"
-    image = decode_image(reader.read(sample.image), where)
+    image = decode_image(read(sample.image), where)
     if len(sample.masks) > _MAX_LABEL:
         raise UnetppError(f"{where} has {len(sample.masks)} masks; at most {_MAX_LABEL} fit in the uint16 label map.")
     labels = np.zeros(image.shape[:2], dtype=np.uint16)
     n = 0
     for name in sample.masks:
-        if paint_mask(reader.read(name), f"{source_path}: {name}", labels, n + 1):
+        if paint_mask(read(name), f"{source_path}: {name}", labels, n + 1):
             n += 1
-    return Decoded(sample.id, image, labels, n)
+    return Decoded(sample.id, image, labels, n, tuple(members))
 
 
 def ingest(
@@ -90,13 +104,21 @@ def ingest(
     max_unpacked_mb: float = DEFAULT_MAX_UNPACKED_MB,
     workers: int = 2,
     progress: bool = True,
+    verified: str | os.PathLike[str] | None = None,
 ) -> IngestSummary:
-    """Read every sample of `raw` and write the interim HDF5 atomically."""
+    """Read every sample of `raw` and write the interim HDF5 atomically.
+
+    With `verified` (the record of `unetpp fetch`), the bytes read must have the
+    content digest recorded there, or nothing is written: the data changed since
+    it was checked.
+    """
+    record = Verification.read(verified) if verified is not None else None
     source = open_raw(raw, max_unpacked_mb=max_unpacked_mb)
     out = Path(out)
     ids: list[str] = []
     n_nuclei = 0
-    decode = functools.partial(decode_sample, source.path, source.is_zip)
+    members: list[tuple[str, str]] = []
+    decode = functools.partial(decode_sample, source.path, source.is_zip, digest=record is not None)
     try:
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
             groups = {name: h5.create_group(name) for name in ("images", "masks", "labels")}
@@ -112,6 +134,9 @@ def ingest(
                 groups["labels"].create_dataset(item.id, data=item.labels)
                 ids.append(item.id)
                 n_nuclei += item.n_nuclei
+                members.extend(item.members)
+            if record is not None:
+                _check_unchanged(source.path, verified, record, digest_of(members), len(ids), source.n_masks)
             h5.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8"))
             h5.attrs["n_images"] = len(ids)
             h5.attrs["n_nuclei"] = n_nuclei
@@ -119,3 +144,16 @@ def ingest(
     finally:
         _close_reader()  # only open in this process when decoding ran inline (workers=1)
     return IngestSummary(n_images=len(ids), n_nuclei=n_nuclei, out=out)
+
+
+def _check_unchanged(
+    raw: Path, verified: str | os.PathLike[str] | None, record: Verification, digest: str, images: int, masks: int
+) -> None:
+    if (digest, images, masks) == (record.content_sha256, record.images, record.masks):
+        return
+    raise UnetppError(
+        f"{raw} is not the data `unetpp fetch` checked ({verified}: {record.images:,} images, {record.masks:,} masks, "
+        f"content digest {record.content_sha256}; now {images:,} images, {masks:,} masks, digest {digest}): "
+        "it changed since. Nothing was written. Check it again with `snakemake --forcerun fetch` "
+        "(or `dvc repro -f fetch`), then rerun."
+    )

@@ -1,13 +1,17 @@
 """`unetpp aggregate`: every architecture and training seed side by side, in three files.
 
 Inputs are derived from the options only (`<models-dir>/<arch>/seed<seed>/history.csv`,
-`.../train.json`, `<results-dir>/<arch>/seed<seed>/metrics.json`), so a workflow
-can declare each one. model.pt is not read: the parameter count is recomputed
+`.../train.json`, `<results-dir>/<arch>/seed<seed>/metrics.json`, and the
+`per_image.csv` beside it for the archs of a comparison), so a workflow can
+declare each one. model.pt is not read: the parameter count is recomputed
 from the architecture and model_kwargs recorded in train.json.
 
 `metrics.json` is `{arch: {"mean": {metric: value}, "sd": {metric: value or null},
 "seeds": {"0": {metric: value}}}}` (sd is the sample sd over seeds, null with one
 seed); `dvc metrics show/diff` flattens it to `unet.mean.iou_per_image` and so on.
+When U-Net and a UNet++ variant are both aggregated it also holds `"comparisons":
+{"nested_unet_vs_unet": {"seeds": {"0": stats}, "pooled": stats}}`, the paired
+bootstrap of `unetpp.evaluation.compare` (`comparisons.nested_unet_vs_unet.pooled.mean_diff`, ...).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 from unetpp.atomic import atomic_path
 from unetpp.errors import UnetppError
+from unetpp.evaluation.compare import compare_archs, comparison_markdown
 
 # IoU on the DSB2018 validation set at 96x96 as published by the original blog
 # post, which is the reference's batch-pooled validation IoU.
@@ -302,6 +307,7 @@ def curves_figure(results: Sequence[RunResult]):
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from unetpp.models import ARCHITECTURES
 
@@ -330,6 +336,8 @@ def curves_figure(results: Sequence[RunResult]):
     selection = " / ".join(sorted({r.selection_metric.replace("_", "-") for r in results}))
     ax_loss.set(title="Loss: 0.5 BCE + (1 - soft Dice)", xlabel="epoch", ylabel="loss")
     ax_iou.set(title=f"IoU (val: {selection}; dot: kept epoch)", xlabel="epoch", ylabel="IoU")
+    for ax in (ax_loss, ax_iou):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, even for short runs
     for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
     ax_iou.legend(fontsize=8, loc="lower right")
@@ -360,20 +368,25 @@ def run_aggregate(
     results_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
 ) -> list[Path]:
-    """Write `out_dir/{metrics.json,summary.md,curves.png}` over every (arch, seed); all three or none."""
+    """Write `out_dir/{metrics.json,summary.md,curves.png}` over every (arch, seed); all three or none.
+
+    With U-Net and a UNet++ variant among `archs`, both files also hold their paired per-image comparison.
+    """
     check_options(archs, seeds)
     results = [collect(a, s, Path(models_dir), Path(results_dir)) for a in archs for s in seeds]
     table = metrics_table(results)
     bad = non_finite(table)
     if bad:
         raise UnetppError(f"non-finite values in the inputs ({', '.join(bad)}): rerun the stages that wrote them")
-    markdown = summary_markdown(table, results)
+    comparisons = compare_archs(archs, seeds, Path(results_dir))
+    document: dict[str, Any] = {**table, "comparisons": comparisons} if comparisons else dict(table)
+    markdown = summary_markdown(table, results) + comparison_markdown(comparisons, seeds)
     fig = curves_figure(results)
     out = Path(out_dir)
     targets = [out / name for name in OUTPUT_NAMES]
     with contextlib.ExitStack() as stack:
         tmp_json, tmp_md, tmp_png = (stack.enter_context(atomic_path(t)) for t in targets)
-        tmp_json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+        tmp_json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         tmp_md.write_text(markdown, encoding="utf-8")
         fig.savefig(tmp_png, format="png")
     return targets

@@ -1,0 +1,211 @@
+"""UNet++ against U-Net image by image: the mean per-image val IoU difference with a paired bootstrap interval.
+
+Why: the per-architecture means in summary.md differ by a few thousandths of IoU, and on ~134 val images the
+choice of images alone moves a mean by more than that. Both architectures score the same images, so the
+honest comparison is paired: the difference per image, its mean, and a 95% percentile bootstrap interval
+that resamples images (10,000 resamples, numpy `default_rng(0)`). The interval covers the choice of images
+only; with one training seed it says nothing about training noise, and with several the pooled figure
+averages each image's IoU over the seeds first (the seeds are then fixed, not resampled).
+
+The resampling is written out in numpy rather than calling `scipy.stats.bootstrap(paired=True,
+method="percentile")`, which computes the same interval from the same draws (tests/test_compare.py checks
+that they agree): its seed argument (`rng`, since scipy 1.15; `random_state` before) and its quantile
+routine differ across the scipy versions this package allows, so the same seed would not give the same
+interval everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unetpp.errors import UnetppError
+
+# (arch, baseline): each is compared only when both are aggregated.
+COMPARISONS: tuple[tuple[str, str], ...] = (("nested_unet", "unet"), ("nested_unet_ds", "unet"))
+RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+
+
+def per_image_path(results_dir: Path, arch: str, seed: int) -> Path:
+    """`<results-dir>/<arch>/seed<seed>/per_image.csv`, as `unetpp evaluate --per-image` writes it."""
+    return results_dir / arch / f"seed{seed}" / "per_image.csv"
+
+
+def read_per_image_iou(path: Path, fix: str) -> dict[str, float]:
+    """{image id: IoU} from a per_image.csv, checked (columns, unique ids, finite values)."""
+    if not path.is_file():
+        raise UnetppError(f"{path} does not exist: {fix}")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UnetppError(f"{path} cannot be read as CSV ({exc}): {fix}") from exc
+    missing = [c for c in ("id", "iou") if c not in columns]
+    if missing:
+        raise UnetppError(f"{path} lacks the column(s) {', '.join(missing)}: {fix}")
+    if not rows:
+        raise UnetppError(f"{path} has no images: {fix}")
+    values: dict[str, float] = {}
+    for row in rows:
+        if row["id"] in values:
+            raise UnetppError(f"{path} lists image {row['id']} twice: {fix}")
+        try:
+            value = float(row["iou"])
+        except (TypeError, ValueError) as exc:
+            raise UnetppError(f"{path} holds a non-numeric IoU for image {row['id']} ({exc}): {fix}") from exc
+        if not math.isfinite(value):
+            raise UnetppError(f"{path} holds a non-finite IoU ({value}) for image {row['id']}: {fix}")
+        values[row["id"]] = value
+    return values
+
+
+def check_same_ids(tables: dict[Path, dict[str, float]]) -> list[str]:
+    """The sorted ids every table holds; refused, naming two files, if any table holds other ids."""
+    (first, reference), *others = tables.items()
+    for path, table in others:
+        if table.keys() != reference.keys():
+            only_first = sorted(reference.keys() - table.keys())
+            only_other = sorted(table.keys() - reference.keys())
+            raise UnetppError(
+                f"{first} and {path} do not score the same images ({len(only_first)} id(s) only in the first"
+                f"{', e.g. ' + only_first[0] if only_first else ''}; {len(only_other)} only in the second"
+                f"{', e.g. ' + only_other[0] if only_other else ''}): the paired comparison needs every "
+                "architecture and seed evaluated on the same split subset; rerun `unetpp evaluate` (or "
+                "`snakemake`/`dvc repro`) with one --split and --subset for all of them"
+            )
+    return sorted(reference)
+
+
+def paired_bootstrap(
+    differences: Sequence[float] | np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict[str, float | int]:
+    """Mean of per-image differences and its percentile bootstrap interval (images resampled with replacement).
+
+    Resampling the differences is the paired bootstrap: both architectures' scores of an image stay together.
+    Draws are `default_rng(seed).integers(0, n, (resamples, n))` at once, the same as scipy.stats.bootstrap's.
+    """
+    diffs = np.asarray(differences, dtype=np.float64)
+    if diffs.ndim != 1 or diffs.size == 0:
+        raise ValueError(f"need a non-empty 1-D array of differences, got shape {diffs.shape}")
+    if resamples < 1 or not 0 < confidence < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < confidence < 1, got {resamples} and {confidence}")
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, diffs.size, (resamples, diffs.size))
+    means = diffs[indices].mean(axis=-1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return {
+        "mean_diff": float(diffs.mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
+        "n_images": int(diffs.size),
+        "resamples": int(resamples),
+        "bootstrap_seed": int(seed),
+    }
+
+
+def comparison_name(arch: str, baseline: str) -> str:
+    """The metrics.json key of one comparison: `nested_unet_vs_unet`."""
+    return f"{arch}_vs_{baseline}"
+
+
+def compare_archs(archs: Sequence[str], seeds: Sequence[int], results_dir: Path) -> dict[str, dict[str, Any]]:
+    """Every comparison in COMPARISONS whose two archs are among `archs` (none without U-Net).
+
+    `{name: {"seeds": {"0": stats, ...}, "pooled": stats + n_seeds}}` with stats as `paired_bootstrap` returns
+    them; "pooled" resamples images after averaging each image's IoU over the seeds (with one seed it equals
+    that seed's). Only the per_image.csv files of the compared archs are read.
+    """
+    pairs = [(arch, baseline) for arch, baseline in COMPARISONS if arch in archs and baseline in archs]
+    if not pairs:
+        return {}
+    # The baseline first, so that a refused id mismatch names its file first.
+    needed = list(dict.fromkeys([baseline for _, baseline in pairs] + [arch for arch, _ in pairs]))
+    tables: dict[tuple[str, int], dict[str, float]] = {}
+    by_path: dict[Path, dict[str, float]] = {}
+    for arch in needed:
+        for seed in seeds:
+            path = per_image_path(results_dir, arch, seed)
+            fix = f"run `unetpp evaluate ... --per-image {path}` for {arch} seed {seed} (or `snakemake`/`dvc repro`)"
+            tables[arch, seed] = by_path[path] = read_per_image_iou(path, fix)
+    ids = check_same_ids(by_path)
+
+    def scores(arch: str, seed: int) -> np.ndarray:
+        return np.array([tables[arch, seed][i] for i in ids], dtype=np.float64)
+
+    out: dict[str, dict[str, Any]] = {}
+    for arch, baseline in pairs:
+        per_seed = {str(s): paired_bootstrap(scores(arch, s) - scores(baseline, s)) for s in seeds}
+        # The same float operations whatever the number of seeds, so one seed gives exactly its own figures.
+        mean_arch = np.mean([scores(arch, s) for s in seeds], axis=0)
+        mean_baseline = np.mean([scores(baseline, s) for s in seeds], axis=0)
+        pooled = {**paired_bootstrap(mean_arch - mean_baseline), "n_seeds": len(seeds)}
+        out[comparison_name(arch, baseline)] = {"seeds": per_seed, "pooled": pooled}
+    return out
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[int]) -> str:
+    """The summary.md section: one row per comparison and seed (and pooled with several seeds), then what it says."""
+    if not comparisons:
+        return ""
+    from unetpp.models import ARCHITECTURES
+
+    header = ("Comparison", "Seed", "Images", "Mean IoU difference", "95% interval")
+    lines = ["| " + " | ".join(header) + " |", "|:---|:---|---:|---:|---:|"]
+    pairs = {comparison_name(a, b): (a, b) for a, b in COMPARISONS}
+    any_stats: dict[str, Any] = {}
+    for name, result in comparisons.items():
+        arch, baseline = pairs[name]
+        label = (
+            f"{ARCHITECTURES[arch].display_name} (`{arch}`) − {ARCHITECTURES[baseline].display_name} (`{baseline}`)"
+        )
+        rows = list(result["seeds"].items())
+        if len(seeds) > 1:
+            rows.append(("pooled: IoU averaged over seeds " + ", ".join(result["seeds"]), result["pooled"]))
+        for seed, stats in rows:
+            any_stats = stats
+            cells = (
+                label,
+                seed,
+                str(stats["n_images"]),
+                _signed(stats["mean_diff"]),
+                f"[{_signed(stats['ci95_low'])}, {_signed(stats['ci95_high'])}]",
+            )
+            lines.append("| " + " | ".join(cells) + " |")
+    if len(seeds) > 1:
+        scope = (
+            "The interval covers the choice of images, not training noise: the pooled row averages each image's\n"
+            "IoU over the seeds before resampling images, so the seeds count as fixed, and only the spread of the\n"
+            "per-seed rows hints at training noise."
+        )
+    else:
+        scope = (
+            "With one training seed the interval covers only the choice of images, not training noise: it says\n"
+            "whether these two trained models differ on images like these, not whether the architecture would\n"
+            "win again with another seed."
+        )
+    return f"""
+## UNet++ against U-Net, image by image
+
+Mean over the evaluated images of (IoU of the UNet++ model − IoU of U-Net on the same image), with a 95%
+paired bootstrap interval (percentile; {any_stats['resamples']:,} resamples of the images, numpy
+`default_rng({any_stats['bootstrap_seed']})`).
+{scope}
+
+""" + "\n".join(lines) + "\n"

@@ -1,0 +1,38 @@
+# data.raw is the user's (a file or link they put there) or, on a fresh clone,
+# this rule's download. It is declared an output only while nothing is there at
+# parse time, so Snakemake can never delete or re-create a user's file
+# (--forceall, --forcerun, an incomplete run) and its inputs and rerun record
+# stay the same before and after the download. The record (RAW_RECORD) is what
+# ingest depends on; ingest refuses data whose digest is no longer the recorded one.
+import os
+
+RAW = config["data"]["raw"]
+FETCH_DOWNLOADS = {} if os.path.lexists(RAW) else {"raw": RAW}
+
+
+rule fetch:
+    input:
+        code=CODE["fetch"],
+    output:
+        **FETCH_DOWNLOADS,
+        record=RAW_RECORD,
+    log:
+        "logs/fetch.log",
+    benchmark:
+        "logs/benchmarks/fetch.tsv"
+    # Downloads run where Snakemake runs (a cluster's login node has the network).
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        # A one-item list: rendered as the path, recorded for the params rerun
+        # trigger, and not taken by --lint for a hard-coded prefix of the output
+        # it is on a fresh clone.
+        raw=[RAW],
+        url=config["data"]["url"],
+        content_sha256=config["data"]["content_sha256"],
+        images=config["data"]["images"],
+        masks=config["data"]["masks"],
+    shell:
+        "unetpp fetch --raw {params.raw} --url {params.url} --content-sha256 {params.content_sha256}"
+        " --images {params.images} --masks {params.masks} --out {output.record} > {log} 2>&1"
