@@ -12,23 +12,15 @@ from click.testing import CliRunner
 
 from helpers_inference import TINY_FILTERS
 from unetpp.cli import main
+from unetpp.evaluation.aggregate import STAGE1_TRAIN_CONTENT_SHA256
 from unetpp.models import build_model, count_parameters
+from unetpp.training.outputs import HISTORY_COLUMNS
 
 ARCHS = ("unet", "nested_unet", "nested_unet_ds")
 PER_IMAGE_OFFSETS = (-0.02, -0.01, 0.0, 0.01, 0.02)
 
 
-HISTORY_HEADER = [
-    "epoch",
-    "train_loss",
-    "train_iou",
-    "val_loss",
-    "val_iou_per_image",
-    "val_iou_pooled",
-    "val_iou_batch_pooled",
-    "lr",
-    "seconds",
-]
+HISTORY_HEADER = list(HISTORY_COLUMNS)  # exactly what `unetpp train` writes
 
 
 def write_arch(root: Path, arch: str, k: int, epochs: int = 3, seed: int = 0) -> None:
@@ -90,8 +82,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run(root: Path, *archs: str, out: str = "results", seeds: tuple[int, ...] = (0,)):
+def run(
+    root: Path,
+    *archs: str,
+    out: str = "results",
+    seeds: tuple[int, ...] = (0,),
+    content_sha256: str | None = STAGE1_TRAIN_CONTENT_SHA256,
+):
     args = ["aggregate", "--models-dir", root / "models", "--results-dir", root / "results", "--out", root / out]
+    if content_sha256 is not None:
+        args += ["--content-sha256", content_sha256]
     for arch in archs:
         args += ["--arch", arch]
     for seed in seeds:
@@ -111,6 +111,17 @@ def summary_rows(root: Path) -> tuple[list[str], dict[str, list[str]]]:
 
 def outputs(root: Path, out: str = "results") -> list[str]:
     return sorted(p.name for p in (root / out).iterdir() if p.is_file()) if (root / out).exists() else []
+
+
+@pytest.mark.parametrize("content_sha256", [None, "any", "0" * 64])
+def test_other_data_has_no_dsb2018_title_or_published_column(project, content_sha256):
+    res = run(project, *ARCHS, content_sha256=content_sha256)
+    assert res.exit_code == 0, res.output
+    summary = (project / "results" / "summary.md").read_text()
+    header, rows = summary_rows(project)
+    assert summary.splitlines()[0] == "# U-Net vs UNet++"
+    assert "DSB2018" not in summary and "Published" not in summary and "0.8347" not in summary
+    assert len(rows["unet"]) == len(header) and "IoU batch-pooled" in header
 
 
 def test_writes_three_files_with_published_column(project):
@@ -146,6 +157,7 @@ def test_writes_three_files_with_published_column(project):
     assert rows["nested_unet"][header.index("IoU per image")] == "0.8100"
     assert rows["nested_unet_ds"][header.index("Training time")] == "5.0 min"
     assert "**IoU batch-pooled**" in summary and "**Published IoU**" in summary
+    assert summary.startswith("# U-Net vs UNet++ on DSB2018\n")
     png = (project / "results" / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
