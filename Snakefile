@@ -10,6 +10,10 @@ same stages (tests/test_workflow_parity.py keeps the two files in step).
 configfile: "params.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/params.smk"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/ingest.smk"

@@ -33,6 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# The release this project's results come from (params.yaml data.content_sha256); a copy, because this script
+# runs `unetpp` only as a subprocess.
+STAGE1_TRAIN_CONTENT_SHA256 = "9ab049873a11411440d9027c902103a230434e55382bbbfe7f974f3f88fd743c"
 ARCHS = ("unet", "nested_unet", "nested_unet_ds")
 SMALL_FILES = ("history.csv", "train.json", "metrics.json", "per_image.csv", "samples.png", "summary.md",
                "curves.png", "status.json")
@@ -126,6 +129,9 @@ def main() -> int:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--layout", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per training process")
+    parser.add_argument("--content-sha256", default=STAGE1_TRAIN_CONTENT_SHA256,
+                        help="data.content_sha256 of the raw data the HDF5 came from [the stage1_train release: "
+                             "its summary gets the published column]")
     parser.add_argument("--jobs", type=int, default=3, help="(arch, seed) runs at once on the one GPU")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds from now after which running jobs are stopped and the rest skipped")
@@ -159,6 +165,7 @@ def main() -> int:
     if finished:
         cmd = unetpp("aggregate", "--models-dir", str(args.work / "models"), "--results-dir",
                      str(args.work / "results"), "--out", str(args.work / "results"),
+                     "--content-sha256", args.content_sha256,
                      *[x for a in archs for x in ("--arch", a)], *[x for s in finished for x in ("--seed", str(s))])
         if not run_logged(cmd, args.work / "logs" / "aggregate.log", env, time.monotonic() + 120):
             status = 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import h5py
@@ -292,9 +294,9 @@ def test_failed_run_keeps_an_existing_output(tmp_path, synthetic_raw_zip):
 
 def test_help_explains_every_option():
     text = CliRunner().invoke(main, ["ingest", "--help"]).output
-    for option in ("--raw", "--out", "--max-unpacked-mb", "--workers"):
+    for option in ("--raw", "--out", "--max-unpacked-mb", "--workers", "--max-pixels", "--progress / --no-progress"):
         assert option in text
-    assert "zip-bomb" in text and "stage1_train" in text
+    assert "zip-bomb" in text and "stage1_train" in text and re.search(r"pixel-\s*bomb\s+guard", text)
 
 
 def test_empty_image_folder_and_zip_folder_entries(tmp_path):
@@ -333,3 +335,83 @@ def test_ordered_map_keeps_order_and_reports_a_dead_worker():
     assert list(ordered_map(_double_or_die, range(5), workers=1)) == [0, 2, 4, 6, 8]
     with pytest.raises(UnetppError, match="a worker process died unexpectedly.*--workers 1"):
         list(ordered_map(_double_or_die, range(8), workers=2))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height 8-bit grey, with a tiny IDAT: decoding it would fail as truncated.
+
+    So a refusal that names the pixel cap proves the header was checked before any decoding.
+    """
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("kind, side", [("images", 13000), ("masks", 20000)])
+def test_pixel_bomb_is_refused_from_its_header(tmp_path, kind, side):
+    entries = small_dataset(1)
+    name = first(entries, kind)
+    entries[name] = png_header_only(side, side)
+    raw = write_zip(tmp_path / "bomb.zip", entries)
+    assert raw.stat().st_size < 10_000
+    result, out_dir = run_ingest(tmp_path, raw, "--workers", "1")
+    message = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 1, result.output
+    assert message == (
+        f"Error: {raw}: {name} declares {side}x{side} (HxW) = {side * side:,} pixels, above the cap of 64,000,000 "
+        "(a possible decompression bomb); nothing was decoded. Remove the file, or raise --max-pixels if the "
+        "image is genuine."
+    )
+    assert list(out_dir.iterdir()) == []
+
+
+def test_max_pixels_option_sets_the_cap(tmp_path):
+    raw = write_zip(tmp_path / "raw.zip", small_dataset(1))  # 32x32 = 1,024 pixels per image and mask
+    result, out_dir = run_ingest(tmp_path, raw, "--workers", "1", "--max-pixels", "1023")
+    assert result.exit_code == 1 and "declares 32x32 (HxW) = 1,024 pixels, above the cap of 1,023" in result.output
+    result, out_dir = run_ingest(tmp_path, raw, "--workers", "1", "--max-pixels", "1024")
+    assert result.exit_code == 0, result.output
+    stored = read_h5(out_dir / "x.h5")
+    assert stored["attrs"]["n_images"] == 1 and stored[f"images/{stored['ids'][0]}"].shape == (32, 32, 3)
+
+
+def test_an_undecodable_member_is_named_not_its_buffer(tmp_path):
+    entries = small_dataset(1)
+    name = first(entries, "masks")
+    entries[name] = b"this is not an image at all"
+    raw = write_zip(tmp_path / "raw.zip", entries)
+    result, _ = run_ingest(tmp_path, raw, "--workers", "1")
+    message = result.output.strip().splitlines()[-1]
+    assert result.exit_code == 1 and "BytesIO" not in message and " at 0x" not in message
+    assert f"{raw}: {name} cannot be decoded as an image (UnidentifiedImageError: cannot identify image file " \
+        f"{raw}: {name});" in message
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path):
+    raw = write_zip(tmp_path / "raw.zip", small_dataset(1))
+    quiet, out_dir = run_ingest(tmp_path, raw, "--workers", "1")  # CliRunner's stderr is not a terminal
+    assert quiet.exit_code == 0 and "\r" not in quiet.output and "ingest:" not in quiet.output
+    shown, _ = run_ingest(tmp_path, raw, "--workers", "1", "--progress")
+    assert shown.exit_code == 0 and "ingest: 100%" in shown.output
+
+
+def test_a_rerun_sweeps_the_temp_a_killed_run_left(tmp_path):
+    raw = write_zip(tmp_path / "raw.zip", small_dataset(1))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / ".x.h5.tmp-dead1234.h5").write_bytes(b"half an HDF5 file")
+    (out_dir / ".other.h5.tmp-keep.h5").write_bytes(b"another output's temp")
+    result, _ = run_ingest(tmp_path, raw, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out_dir.iterdir()) == [".other.h5.tmp-keep.h5", "x.h5"]
+
+
+def test_the_cli_default_pixel_cap_is_the_decoders():
+    from unetpp.commands.options import DEFAULT_MAX_PIXELS as CLI_DEFAULT
+    from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
+
+    assert CLI_DEFAULT == DEFAULT_MAX_PIXELS == 64_000_000

@@ -239,6 +239,24 @@ def test_bad_inputs_give_clear_errors_and_no_output(setup, tmp_path):
         assert not out.parent.exists() or only_inputs(out.parent) == []
 
 
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_refused_model_file_gets_no_weights_only_false_advice(tmp_path, capsys):
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": _RunsCode()}, evil)
+    with pytest.raises(UnetppError) as refused:
+        load_trained_model(evil, "cpu")
+    assert refused.value.message == (
+        f"model file {evil} cannot be read as a unetpp checkpoint (it holds the Python object print, "
+        "which a safe load refuses and never runs): it is corrupt or not a model.pt written by `unetpp train`; "
+        "retrain it with `unetpp train` (or `snakemake`/`dvc repro`)"
+    )
+    assert refused.value.__cause__ is None and "this must never run" not in capsys.readouterr().out
+
+
 def test_missing_data_file_names_it(setup, tmp_path):
     with pytest.raises(UnetppError, match="nope.h5 does not exist"):
         run_predict(setup["model"], tmp_path / "nope.h5", setup["split"], "val", tmp_path / "o.h5", device="cpu")

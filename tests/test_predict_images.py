@@ -221,3 +221,40 @@ def test_real_dsb_images_of_several_sizes(model_path, tmp_path):
         for width, height in ((347, 260), (1272, 603), (256, 256)):
             mask = read_mask(out / f"{width}x{height}_mask.png")
             assert mask.shape == (height, width) and set(np.unique(mask)) <= {0, 255}
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height with almost no pixel data (decoding would fail as truncated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_pixel_bomb_and_max_pixels(model_path, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header_only(13000, 13000))
+    out = tmp_path / "out"
+    res = cli("predict-images", bomb, "--model", model_path, "--out", out, "--device", "cpu")
+    assert res.exit_code == 1 and res.output == (
+        f"Error: {bomb} declares 13000x13000 (HxW) = 169,000,000 pixels, above the cap of 64,000,000 (a possible "
+        "decompression bomb); nothing was decoded. Remove the file, or raise --max-pixels if the image is genuine.\n"
+    )
+    small = tmp_path / "small.png"
+    Image.fromarray(rgb(20, 20)).save(small)
+    res = cli("predict-images", small, "--model", model_path, "--out", out, "--device", "cpu", "--max-pixels", "399")
+    assert res.exit_code == 1 and "= 400 pixels, above the cap of 399" in res.output
+    res = cli("predict-images", small, "--model", model_path, "--out", out, "--device", "cpu", "--max-pixels", "400")
+    assert res.exit_code == 0 and read_mask(out / "small_mask.png").shape == (20, 20)
+
+
+def test_an_unknown_format_names_the_file_not_a_buffer(model_path, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_bytes(b"just some text, not an image")
+    res = cli("predict-images", text, "--model", model_path, "--out", tmp_path / "out", "--device", "cpu")
+    assert res.exit_code == 1 and "BytesIO" not in res.output and " at 0x" not in res.output
+    assert f"cannot read image {text} (UnidentifiedImageError: cannot identify image file {text})" in res.output

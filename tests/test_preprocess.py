@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -102,3 +107,88 @@ def test_help_explains_every_option():
     for option in ("--in", "--size", "--out", "--workers"):
         assert option in text
     assert "multiple of 16" in text
+
+
+# The real stage command in a child process, one step per image slowed by 0.3 s so that a signal lands
+# mid-run; the pool forks after the patch, so the workers run the slowed function too.
+_SLOW_STAGE = """
+import sys, time
+import unetpp.data.{module} as stage
+fast = stage.{function}
+stage.{function} = lambda *args: (time.sleep(0.3), fast(*args))[1]
+from unetpp.cli import main
+main(sys.argv[1:])
+"""
+_STAGES = {
+    "preprocess": ("preprocess", "resize_image", ["--size", "32"]),
+    "ingest": ("ingest", "decode_image", []),
+}
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (dead, not yet reaped by whoever adopted it) counts as ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait_for(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("command", list(_STAGES))
+def test_killed_stage_leaves_no_worker_and_a_rerun_no_temp(
+    tmp_path, synthetic_raw_zip, synthetic_interim_h5, command, signum
+):
+    module, function, extra = _STAGES[command]
+    source = ["--in", str(synthetic_interim_h5)] if command == "preprocess" else ["--raw", str(synthetic_raw_zip)]
+    out = tmp_path / "x.h5"
+    base = [command, *source, "--out", str(out), *extra]
+    script = _SLOW_STAGE.format(module=module, function=function)
+    stage = subprocess.Popen([sys.executable, "-c", script, *base, "--workers", "2"])
+    try:
+        assert _wait_for(lambda: len(_children(stage.pid)) >= 2 and list(tmp_path.glob(".x.h5.tmp-*")))
+        workers = _children(stage.pid)
+        time.sleep(0.5)  # both workers are inside a step
+        stage.send_signal(signum)
+        assert stage.wait(timeout=20) == (-signum if signum == signal.SIGKILL else 128 + signum)
+        assert _wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=5), "a worker outlived its stage"
+    finally:
+        stage.kill()
+        stage.wait()
+    temps = list(tmp_path.glob(".x.h5.tmp-*"))
+    assert len(temps) == (1 if signum == signal.SIGKILL else 0)  # only SIGKILL gives no chance to clean up
+    assert not out.exists()
+    rerun = CliRunner().invoke(main, [*base, "--workers", "1"])
+    assert rerun.exit_code == 0, rerun.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.h5"]  # the rerun swept the stale temp
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(tmp_path, synthetic_interim_h5):
+    args = ["preprocess", "--in", str(synthetic_interim_h5), "--size", "32", "--out", str(tmp_path / "p.h5")]
+    quiet = CliRunner().invoke(main, [*args, "--workers", "1"])  # CliRunner's stderr is not a terminal
+    assert quiet.exit_code == 0 and "\r" not in quiet.output and "preprocess:" not in quiet.output
+    shown = CliRunner().invoke(main, [*args, "--workers", "1", "--progress"])
+    assert shown.exit_code == 0 and "preprocess: 100%" in shown.output

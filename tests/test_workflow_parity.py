@@ -25,9 +25,9 @@ from workflow_helpers import (
     snakemake_plan,
 )
 
-# Keys that are not a job's value but its identity or its file: `archs` and `seeds` decide
-# which jobs exist (compared through the job sets), `data.raw` is the ingest input path.
-STRUCTURAL_KEYS = {"archs", "seeds", "data.raw"}
+# Keys that are not a job's value but its identity or its file: `runs.arch` and `runs.seed`
+# decide which jobs exist (compared through the job sets), `data.raw` is the ingest input path.
+STRUCTURAL_KEYS = {"runs.arch", "runs.seed", "data.raw"}
 PER_RUN_STAGES = ("train", "predict", "evaluate")
 # Dry runs may ask for more cores than the machine has, so that `threads:` is never scaled down.
 PLAN_ARGS = ("--forceall", "--cores", "1000000")
@@ -141,6 +141,9 @@ def sentinel_project(project: Path) -> dict[str, str]:
     params = yaml.safe_load((project / "params.yaml").read_text())
     new, sentinels = with_sentinels(params)
     (project / "params.yaml").write_text(yaml.safe_dump(new, sort_keys=False))
+    # Sentinels are no valid values (names, URLs, multiples of 16): this copy's Snakefile
+    # accepts any params.yaml (tests/test_workflow_params.py tests the real schema).
+    (project / "workflow/schemas/params.schema.yaml").write_text('$schema: "https://json-schema.org/draft/2020-12/schema"\ntype: object\n')
     return sentinels
 
 
@@ -154,7 +157,7 @@ def test_same_jobs_with_the_real_params(project: Path) -> None:
     assert compare(snake, dvc, None) == []
     params = yaml.safe_load((project / "params.yaml").read_text())
     expected = {"fetch", "ingest", "preprocess", "split", "aggregate"} | {
-        f"{stage}@{arch}-{seed}" for stage in PER_RUN_STAGES for arch in params["archs"] for seed in params["seeds"]
+        f"{stage}@{arch}-{seed}" for stage in PER_RUN_STAGES for arch in params["runs"]["arch"] for seed in params["runs"]["seed"]
     }
     assert {stage.name for stage in dvc} == expected
     assert {dvc_stage_name(job) for job in snake} == expected
@@ -192,8 +195,22 @@ MUTATIONS = [
         '        split=SPLIT_JSON,\n        raw=config["data"]["raw"],\n',
         ("predict@", "file inputs differ"),
     ),
-    ("dvc.yaml", " --arch ${archs[2]}", "", ("aggregate", "commands differ")),
-    ("dvc.yaml", " --seed ${seeds[0]} --out results", " --out results", ("aggregate", "commands differ")),
+    ("dvc.yaml", "--results-dir results/runs ${runs}", "--results-dir results/runs", ("aggregate", "commands differ")),
+    # Without `parsing.list: append`, DVC renders ${runs} as `--arch unet nested_unet ...`.
+    (".dvc/config", "    list = append\n", "", ("aggregate", "commands differ")),
+    ("dvc.yaml", "    - results/runs\n", "", ("aggregate", "file inputs differ")),
+    (
+        "workflow/rules/aggregate.smk",
+        '        samples=expand(f"{RESULT_DIR}/samples.png", **RUNS),\n',
+        "",
+        ("aggregate", "file inputs differ"),
+    ),
+    (
+        "dvc.yaml",
+        "    params:\n    - data.content_sha256\n    outs:\n    - results/summary.md",
+        "    outs:\n    - results/summary.md",
+        ("aggregate", "param keys differ"),
+    ),
     ("dvc.yaml", "--seed ${item.seed}", "--seed 0", ("train@", "commands differ")),
     (
         "dvc.yaml",
@@ -235,35 +252,23 @@ def test_an_extra_stage_in_one_file_is_reported(project: Path) -> None:
     assert problems == ["DVC stage report has no Snakemake job with outputs ['report.md']"]
 
 
-def with_two_seeds(project: Path) -> None:
-    """params.yaml lists seeds [0, 1] (the real params otherwise)."""
+ARCHS = ("unet", "nested_unet", "nested_unet_ds")
+
+
+@pytest.mark.parametrize("n_archs", [1, 2, 3])
+@pytest.mark.parametrize("seeds", [[0], [0, 1]], ids=["1seed", "2seeds"])
+def test_any_number_of_archs_and_seeds_gives_the_same_jobs(project: Path, n_archs: int, seeds: list[int]) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["seeds"] = [0, 1]
+    params["runs"] = {"arch": list(ARCHS[:n_archs]), "seed": seeds}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def test_more_seeds_than_dvc_yaml_names_are_reported(project: Path) -> None:
-    with_two_seeds(project)
-    snake, dvc = plans(project)
-    problems = compare(snake, dvc, None)
-    assert any(p.startswith("aggregate: commands differ") for p in problems), problems
-    assert any(p.startswith("aggregate: file inputs differ") for p in problems), problems
-    # The matrix stages follow params.yaml by themselves: only aggregate differs.
-    assert {p.split(":")[0] for p in problems} == {"aggregate"}
-
-
-def test_two_seeds_match_once_dvc_yaml_names_both(project: Path) -> None:
-    with_two_seeds(project)
-    dvc_yaml = project / "dvc.yaml"
-    lines = []
-    for line in (
-        dvc_yaml.read_text().replace("--seed ${seeds[0]}", "--seed ${seeds[0]} --seed ${seeds[1]}").splitlines()
-    ):
-        lines.append(line)
-        if line.startswith("    - ") and "seed${seeds[0]}" in line:
-            lines.append(line.replace("seeds[0]", "seeds[1]"))
-    dvc_yaml.write_text("\n".join(lines) + "\n")
     snake, dvc = plans(project)
     assert compare(snake, dvc, None) == []
-    runs = {job.wildcards.get("seed") for job in snake if job.name == "train"}
-    assert runs == {"0", "1"} and len([job for job in snake if job.name == "evaluate"]) == 2 * 3
+    runs = {(arch, seed) for arch in ARCHS[:n_archs] for seed in seeds}
+    for stage in PER_RUN_STAGES:
+        assert {(job.wildcards["arch"], int(job.wildcards["seed"])) for job in snake if job.name == stage} == runs
+    (aggregate,) = [stage for stage in dvc if stage.name == "aggregate"]
+    options = " ".join(f"--arch {arch}" for arch in ARCHS[:n_archs]) + " " + " ".join(f"--seed {s}" for s in seeds)
+    assert f" {options} " in aggregate.command
+    # Every output of every run, and of nothing else (models/ and results/runs/ in dvc.yaml).
+    per_run = {path for stage in dvc if "@" in stage.name for path in stage.outputs}
+    assert {path for path in aggregate.inputs if not path.startswith("src/")} == per_run

@@ -14,7 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -169,7 +169,25 @@ def dvc_stages(project: Path) -> list[Job]:
                     gpu=int(meta.get("resources", {}).get("gpu", 0)),
                 )
             )
-        return stages
+        return expand_directory_deps(stages)
+
+
+def expand_directory_deps(stages: list[Job]) -> list[Job]:
+    """Each dep that is a folder holding other stages' outputs, replaced by those outputs.
+
+    dvc.yaml's aggregate depends on the folders models/ and results/runs/ (a list of
+    runs cannot be expanded into deps); DVC orders and reruns it by every stage output
+    inside them, which is what the Snakefile lists file by file.
+    """
+    produced = {path for stage in stages for path in stage.outputs}
+    expanded = []
+    for stage in stages:
+        inputs: set[str] = set()
+        for dep in stage.inputs:
+            inside = {path for path in produced if path.startswith(dep.rstrip("/") + "/")}
+            inputs |= inside or {dep}
+        expanded.append(replace(stage, inputs=frozenset(inputs)))
+    return expanded
 
 
 def normalise_command(command: str) -> tuple[str, str | None]:

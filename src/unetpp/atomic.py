@@ -2,6 +2,9 @@
 
 Every stage writes to a temporary path beside its target (same directory, so
 the final rename is atomic on POSIX) and renames only when it has finished.
+A stage killed with SIGTERM (what Snakemake, DVC and SLURM send) deletes its
+temp too, via `exit_on_sigterm`; one killed with SIGKILL cannot, so each stage
+sweeps such leftovers with `remove_stale_temps` before it writes.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +51,36 @@ def atomic_path(target: str | os.PathLike[str], is_dir: bool = False) -> Iterato
         shutil.rmtree(target)
     # os.replace swaps a symlinked target (DVC's link cache types) for the new file, never writing through it.
     os.replace(tmp, target)
+
+
+def remove_stale_temps(directory: str | os.PathLike[str], names: tuple[str, ...]) -> None:
+    """Delete temp files a killed earlier run left beside `names` (atomic_path's `.<name>.tmp-*`)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return
+    for name in names:
+        for stale in folder.glob(f".{name}.tmp-*"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+
+
+def _raise_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def exit_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit, so `atomic_path` deletes its temp and worker pools shut down.
+
+    Only the main thread may set signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "progress": ("unetpp.commands.progress", "progress", "Export unfinished trainings' history so far from their checkpoints."),
     "predict": ("unetpp.commands.predict", "predict", "Predict probabilities for a split subset; draw a sample figure."),
     "predict-images": ("unetpp.commands.predict_images", "predict_images", "Write PNG masks for new images of any size."),
+    "predict-test": ("unetpp.commands.predict_test", "predict_test", "Nuclei and a Kaggle submission.csv for a test set; score it where truth exists."),
     "evaluate": ("unetpp.commands.evaluate", "evaluate", "Score predictions: IoU (per_image, pooled, batch_pooled) and Dice."),
     "aggregate": ("unetpp.commands.aggregate", "aggregate", "Collect every arch into metrics.json, summary.md and curves.png."),
     "bench-train": ("unetpp.commands.bench_train", "bench_train", "Benchmark training steps and inference: reference vs default path."),

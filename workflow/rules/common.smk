@@ -8,13 +8,15 @@ INTERIM_H5 = "data/interim/stage1_train.h5"
 # The size is part of the name so that changing preprocess.size never reuses a stale file.
 PROCESSED_H5 = f"data/processed/dsb2018_{config['preprocess']['size']}.h5"
 SPLIT_JSON = "data/processed/split.json"
-# One folder per (arch, seed) run: models/{arch}/seed{seed}, results/{arch}/seed{seed}.
+# One folder per (arch, seed) run: models/{arch}/seed{seed}, results/runs/{arch}/seed{seed}.
+# aggregate depends on all of models/ and results/runs/ (DVC cannot list a
+# variable number of files), so nothing else may be written there.
 MODEL_DIR = "models/{arch}/seed{seed}"
-RESULT_DIR = "results/{arch}/seed{seed}"
+RESULT_DIR = "results/runs/{arch}/seed{seed}"
 
 
 wildcard_constraints:
-    arch="|".join(re.escape(arch) for arch in config["archs"]),
+    arch="|".join(re.escape(arch) for arch in config["runs"]["arch"]),
     seed=r"\d+",
 
 
@@ -41,6 +43,7 @@ CODE = {
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/ingest.py",
+        "src/unetpp/commands/options.py",
         "src/unetpp/data/__init__.py",
         "src/unetpp/data/content.py",
         "src/unetpp/data/ingest.py",
@@ -55,6 +58,7 @@ CODE = {
         "src/unetpp/atomic.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/options.py",
         "src/unetpp/commands/preprocess.py",
         "src/unetpp/data/__init__.py",
         "src/unetpp/data/parallel.py",

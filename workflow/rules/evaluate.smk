@@ -1,12 +1,12 @@
 rule evaluate:
     input:
-        predictions="results/{arch}/seed{seed}/predictions.h5",
+        predictions=f"{RESULT_DIR}/predictions.h5",
         data=PROCESSED_H5,
         split=SPLIT_JSON,
         code=CODE["evaluate"],
     output:
-        metrics="results/{arch}/seed{seed}/metrics.json",
-        per_image="results/{arch}/seed{seed}/per_image.csv",
+        metrics=f"{RESULT_DIR}/metrics.json",
+        per_image=f"{RESULT_DIR}/per_image.csv",
     log:
         "logs/evaluate/{arch}/seed{seed}.log",
     benchmark:

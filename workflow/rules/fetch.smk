@@ -6,7 +6,18 @@
 # ingest depends on; ingest refuses data whose digest is no longer the recorded one.
 import os
 
+from snakemake.exceptions import WorkflowError
+
 RAW = config["data"]["raw"]
+if os.path.islink(RAW) and not os.path.exists(RAW):
+    raise WorkflowError(
+        f"data.raw (params.yaml) is {RAW}, a symlink to {os.readlink(RAW)}, which does not exist. "
+        f"Fix the link (ln -sfn /absolute/path/to/stage1_train.zip {RAW}), point data.raw at your "
+        "copy of the data, or remove the link and the fetch stage downloads the data from data.url; "
+        'see "Getting the data" in README.md. No data at hand? `unetpp synth --n 24 --out demo.zip` '
+        "writes a small synthetic set in the same layout (use it with data.raw: demo.zip and "
+        "data.content_sha256: any)."
+    )
 FETCH_DOWNLOADS = {} if os.path.lexists(RAW) else {"raw": RAW}
 
 

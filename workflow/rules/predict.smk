@@ -5,8 +5,14 @@ rule predict:
         split=SPLIT_JSON,
         code=CODE["predict"],
     output:
-        predictions="results/{arch}/seed{seed}/predictions.h5",
-        figure="results/{arch}/seed{seed}/samples.png",
+        predictions=f"{RESULT_DIR}/predictions.h5",
+        figure=report(
+            f"{RESULT_DIR}/samples.png",
+            caption="../report/samples.rst",
+            category="Samples",
+            subcategory="{arch}",
+            labels={"arch": "{arch}", "seed": "{seed}"},
+        ),
     log:
         "logs/predict/{arch}/seed{seed}.log",
     benchmark:

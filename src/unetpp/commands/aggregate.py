@@ -41,6 +41,13 @@ import click
     "comparisons) from `unetpp evaluate`.",
 )
 @click.option(
+    "--content-sha256",
+    default=None,
+    help="The content digest the data was checked against (`unetpp fetch --content-sha256`, params.yaml's "
+    "data.content_sha256). Only the DSB2018 stage1_train release's digest titles summary.md 'on DSB2018' and "
+    "shows the published IoU beside ours; without it (or with `any` or another digest) neither appears.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -48,7 +55,12 @@ import click
     help="Folder for metrics.json, summary.md and curves.png (written together, atomically).",
 )
 def aggregate(
-    archs: tuple[str, ...], seeds: tuple[int, ...], models_dir: Path, results_dir: Path, out_dir: Path
+    archs: tuple[str, ...],
+    seeds: tuple[int, ...],
+    models_dir: Path,
+    results_dir: Path,
+    content_sha256: str | None,
+    out_dir: Path,
 ) -> None:
     """Collect every architecture and seed into metrics.json, summary.md and curves.png.
 
@@ -61,7 +73,7 @@ def aggregate(
     (and best_val_iou_<metric>), epochs_run, train_seconds, parameters; sd is
     the sample sd over seeds (null with one seed). `dvc metrics diff` shows them
     as unet.mean.iou_per_image etc. summary.md is a markdown table (mean ± sd)
-    with the published IoU beside ours; curves.png plots loss and IoU per epoch,
+    with the published IoU beside ours for the DSB2018 release (--content-sha256); curves.png plots loss and IoU per epoch,
     train and validation, one line per architecture and seed.
 
     With unet and nested_unet (or nested_unet_ds) among the --arch, both
@@ -74,7 +86,7 @@ def aggregate(
     """
     from unetpp.evaluation.aggregate import run_aggregate
 
-    written = run_aggregate(archs, seeds, models_dir, results_dir, out_dir)
+    written = run_aggregate(archs, seeds, models_dir, results_dir, out_dir, content_sha256)
     click.echo(
         f"aggregated {len(archs)} architecture(s) x {len(seeds)} seed(s): " + ", ".join(str(p) for p in written),
         err=True,

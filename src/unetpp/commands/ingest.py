@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from unetpp.commands.options import max_pixels_option, progress_option
 from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB
 
 
@@ -45,9 +46,29 @@ from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB
     help="The record of `unetpp fetch` (e.g. data/raw/stage1_train.verified.json): refuse data whose content "
     "digest is no longer the one checked there. The workflows always pass it.",
 )
-def ingest(raw: Path, out: Path, max_unpacked_mb: float, workers: int, verified: Path | None) -> None:
+@max_pixels_option
+@progress_option
+def ingest(
+    raw: Path,
+    out: Path,
+    max_unpacked_mb: float,
+    workers: int,
+    verified: Path | None,
+    max_pixels: int,
+    progress: bool | None,
+) -> None:
     """Read every image, its union mask and its instance label map into one HDF5, ids sorted."""
+    from unetpp.atomic import exit_on_sigterm
     from unetpp.data.ingest import ingest as run_ingest
 
-    summary = run_ingest(raw, out, max_unpacked_mb=max_unpacked_mb, workers=workers, verified=verified)
+    with exit_on_sigterm():
+        summary = run_ingest(
+            raw,
+            out,
+            max_unpacked_mb=max_unpacked_mb,
+            workers=workers,
+            verified=verified,
+            max_pixels=max_pixels,
+            progress=progress,
+        )
     click.echo(f"wrote {summary.out}: {summary.n_images} images, {summary.n_nuclei} nuclei")

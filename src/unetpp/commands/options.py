@@ -45,3 +45,13 @@ inference_output_option = click.option(
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."
 )
+
+DEFAULT_MAX_PIXELS = 64_000_000  # unetpp.data.pngdecode.DEFAULT_MAX_PIXELS
+max_pixels_option = click.option(
+    "--max-pixels",
+    default=DEFAULT_MAX_PIXELS,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Refuse an image whose PNG header declares more pixels than this, before decoding it (pixel-bomb "
+    "guard; the largest stage1_train image is 1040x1388 = 1.44 MP).",
+)

@@ -9,6 +9,7 @@ import click
 from unetpp.commands.options import (
     device_option,
     inference_output_option,
+    max_pixels_option,
     model_option,
     precision_option,
     progress_option,
@@ -44,6 +45,7 @@ from unetpp.commands.options import (
 @precision_option
 @inference_output_option
 @progress_option
+@max_pixels_option
 def predict_images(
     inputs: tuple[Path, ...],
     model_path: Path,
@@ -54,6 +56,7 @@ def predict_images(
     precision: str,
     inference_output: str,
     progress: bool | None,
+    max_pixels: int,
 ) -> None:
     """Write a binary PNG mask for each new image, the same size as the image.
 
@@ -81,6 +84,7 @@ def predict_images(
         precision=precision,
         inference_output=inference_output,
         progress=progress,
+        max_pixels=max_pixels,
     )
     how = f"resized to {result.size}x{result.size}" if result.mode == "resize" else "padded to a multiple of 16"
     click.echo(

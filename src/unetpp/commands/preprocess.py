@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from unetpp.commands.options import progress_option
+
 
 @click.command()
 @click.option(
@@ -35,11 +37,14 @@ import click
     type=click.IntRange(min=1),
     help="Processes resizing in parallel; 1 resizes in the main process.",
 )
-def preprocess(src: Path, size: int, out: Path, workers: int) -> None:
+@progress_option
+def preprocess(src: Path, size: int, out: Path, workers: int, progress: bool | None) -> None:
     """Resize images (anti-aliased) and masks (anti-aliased float, then >= 0.5) to SIZE x SIZE."""
+    from unetpp.atomic import exit_on_sigterm
     from unetpp.data.preprocess import preprocess as run_preprocess
     from unetpp.data.preprocess import validate_size
 
     validate_size(size)
-    summary = run_preprocess(src, out, size=size, workers=workers)
+    with exit_on_sigterm():
+        summary = run_preprocess(src, out, size=size, workers=workers, progress=progress)
     click.echo(f"wrote {summary.out}: {summary.n_images} images at {summary.size}x{summary.size}")

@@ -24,10 +24,10 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from unetpp.atomic import atomic_path
+from unetpp.atomic import atomic_path, remove_stale_temps
 from unetpp.data.content import Verification, digest_of, member_name, member_sha256
 from unetpp.data.parallel import ordered_map
-from unetpp.data.pngdecode import decode_image, paint_mask
+from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS, decode_image, paint_mask
 from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB, MemberReader, Sample, open_raw
 from unetpp.errors import UnetppError
 
@@ -72,10 +72,13 @@ def _close_reader() -> None:
         _reader = None
 
 
-def decode_sample(source_path: Path, is_zip: bool, sample: Sample, digest: bool = False) -> Decoded:
+def decode_sample(
+    source_path: Path, is_zip: bool, sample: Sample, digest: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Decoded:
     """Decode one image folder; runs in a worker process (or inline with one worker).
 
     With `digest`, also hash the bytes of every member read, for the content digest.
+    A PNG whose header declares more than `max_pixels` pixels is refused before decoding.
     """
     reader = _worker_reader(source_path, is_zip)
     members: list[tuple[str, str]] = []
@@ -87,13 +90,13 @@ def decode_sample(source_path: Path, is_zip: bool, sample: Sample, digest: bool 
         return data
 
     where = f"{source_path}: {sample.image}"
-    image = decode_image(read(sample.image), where)
+    image = decode_image(read(sample.image), where, max_pixels)
     if len(sample.masks) > _MAX_LABEL:
         raise UnetppError(f"{where} has {len(sample.masks)} masks; at most {_MAX_LABEL} fit in the uint16 label map.")
     labels = np.zeros(image.shape[:2], dtype=np.uint16)
     n = 0
     for name in sample.masks:
-        if paint_mask(read(name), f"{source_path}: {name}", labels, n + 1):
+        if paint_mask(read(name), f"{source_path}: {name}", labels, n + 1, max_pixels):
             n += 1
     return Decoded(sample.id, image, labels, n, tuple(members))
 
@@ -103,22 +106,27 @@ def ingest(
     out: str | os.PathLike[str],
     max_unpacked_mb: float = DEFAULT_MAX_UNPACKED_MB,
     workers: int = 2,
-    progress: bool = True,
+    progress: bool | None = None,
     verified: str | os.PathLike[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> IngestSummary:
     """Read every sample of `raw` and write the interim HDF5 atomically.
 
     With `verified` (the record of `unetpp fetch`), the bytes read must have the
     content digest recorded there, or nothing is written: the data changed since
-    it was checked.
+    it was checked. `progress` None shows the bar only when stderr is a terminal,
+    so logs get no carriage-return frames.
     """
     record = Verification.read(verified) if verified is not None else None
     source = open_raw(raw, max_unpacked_mb=max_unpacked_mb)
     out = Path(out)
+    remove_stale_temps(out.parent, (out.name,))
     ids: list[str] = []
     n_nuclei = 0
     members: list[tuple[str, str]] = []
-    decode = functools.partial(decode_sample, source.path, source.is_zip, digest=record is not None)
+    decode = functools.partial(
+        decode_sample, source.path, source.is_zip, digest=record is not None, max_pixels=max_pixels
+    )
     try:
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as h5:
             groups = {name: h5.create_group(name) for name in ("images", "masks", "labels")}
@@ -127,7 +135,7 @@ def ingest(
                 total=len(source.samples),
                 desc="ingest",
                 unit="image",
-                disable=not progress,
+                disable=None if progress is None else not progress,
             ):
                 groups["images"].create_dataset(item.id, data=item.image)
                 groups["masks"].create_dataset(item.id, data=(item.labels > 0).view(np.uint8))

@@ -14,7 +14,10 @@ Conversion rules (documented in the README):
 
 from __future__ import annotations
 
+import contextlib
 import io
+import re
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -23,23 +26,77 @@ from unetpp.data.maskpng import MaskCrop, read_mask_crop
 from unetpp.errors import UnetppError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+# The largest stage1_train image is 1040x1388 (1.44 MP); 64 MP leaves room for any real microscopy
+# tile while refusing a "pixel bomb" (a tiny PNG that inflates to gigabytes) before it is decoded.
+DEFAULT_MAX_PIXELS = 64_000_000
+_BUFFER_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 
-def _open(data: bytes, where: str) -> Image.Image:
+class UndecodableImage(UnetppError):
+    """Pillow could not decode the bytes; `reason` says why, naming the file rather than a buffer."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return type(self), (self.message, self.reason)  # workers send it back pickled
+
+
+class TooManyPixels(UnetppError):
+    """The header declares more pixels than --max-pixels allows; nothing was decoded."""
+
+
+@contextlib.contextmanager
+def _no_pillow_bomb_check() -> Iterator[None]:
+    """Our header check (`check_pixels`) is the only cap, so --max-pixels can raise it past Pillow's own."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        img = Image.open(io.BytesIO(data))
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_pixels(size: tuple[int, int], where: str, max_pixels: int) -> None:
+    """Refuse an image whose header declares more than `max_pixels` pixels (size is Pillow's (W, H))."""
+    width, height = size
+    if width * height > max_pixels:
+        raise TooManyPixels(
+            f"{where} declares {height}x{width} (HxW) = {width * height:,} pixels, above the cap of "
+            f"{max_pixels:,} (a possible decompression bomb); nothing was decoded. Remove the file, or raise "
+            "--max-pixels if the image is genuine."
+        )
+
+
+def _reason(exc: Exception, where: str) -> str:
+    """Pillow's message, with the in-memory buffer's repr (`<_io.BytesIO object at 0x...>`) replaced by the file."""
+    text = _BUFFER_REPR.sub(where, str(exc)).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _open(data: bytes, where: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read the header, refuse too many pixels, then decode; every failure names `where`."""
+    try:
+        with _no_pillow_bomb_check():
+            img = Image.open(io.BytesIO(data))  # reads the header only
+        check_pixels(img.size, where, max_pixels)
         img.load()
-    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError...
-        raise UnetppError(
-            f"{where} cannot be decoded as an image ({type(exc).__name__}: {exc}); the PNG is truncated or "
-            "corrupt - replace it with a good copy (re-download the dataset) or remove its image folder."
+    except TooManyPixels:
+        raise
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError...
+        reason = _reason(exc, where)
+        raise UndecodableImage(
+            f"{where} cannot be decoded as an image ({reason}); the PNG is truncated or "
+            "corrupt - replace it with a good copy (re-download the dataset) or remove its image folder.",
+            reason,
         ) from exc
     return img
 
 
-def decode_image(data: bytes, where: str) -> np.ndarray:
-    """Return an (H, W, 3) uint8 array."""
-    img = _open(data, where)
+def decode_image(data: bytes, where: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Return an (H, W, 3) uint8 array; refuse more than `max_pixels` before decoding."""
+    img = _open(data, where, max_pixels)
     if img.mode in _SIXTEEN_BIT:
         array = np.asarray(img)
         if array.min() < 0 or array.max() > 65535:
@@ -60,7 +117,9 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, :3])
 
 
-def paint_mask(data: bytes, where: str, labels: np.ndarray, label: int) -> bool:
+def paint_mask(
+    data: bytes, where: str, labels: np.ndarray, label: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> bool:
     """Write `label` into `labels` where the mask is set; return False for an all-zero mask.
 
     Only the mask's bounding box is materialised, so no full-size temporary is
@@ -70,7 +129,7 @@ def paint_mask(data: bytes, where: str, labels: np.ndarray, label: int) -> bool:
     height, width = labels.shape
     mask = read_mask_crop(data, max_pixels=height * width)
     if mask is None or (mask.height, mask.width) != (height, width):
-        mask = _pillow_mask_crop(data, where, height, width)
+        mask = _pillow_mask_crop(data, where, height, width, max_pixels)
     if mask.bbox is None or mask.pixels is None:
         return False
     y0, x0, y1, x1 = mask.bbox
@@ -88,9 +147,9 @@ def paint_mask(data: bytes, where: str, labels: np.ndarray, label: int) -> bool:
     return True
 
 
-def _pillow_mask_crop(data: bytes, where: str, height: int, width: int) -> MaskCrop:
+def _pillow_mask_crop(data: bytes, where: str, height: int, width: int, max_pixels: int) -> MaskCrop:
     """The same MaskCrop as `read_mask_crop`, via Pillow (getbbox scans in C); raises on bad input."""
-    img = _open(data, where)
+    img = _open(data, where, max_pixels)
     if img.size != (width, height):
         raise UnetppError(
             f"{where} is {img.size[1]}x{img.size[0]} (HxW) but its image is {height}x{width}; a mask must have "

@@ -20,7 +20,7 @@ import numpy as np
 from skimage.transform import resize
 from tqdm import tqdm
 
-from unetpp.atomic import atomic_path
+from unetpp.atomic import atomic_path, remove_stale_temps
 from unetpp.data.parallel import ordered_map
 from unetpp.data.processed import file_sha256
 from unetpp.errors import UnetppError
@@ -112,23 +112,28 @@ def preprocess(
     out: str | os.PathLike[str],
     size: int = 96,
     workers: int = 2,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> PreprocessSummary:
-    """Resize every image and mask of the interim file, in its (sorted) id order."""
+    """Resize every image and mask of the interim file, in its (sorted) id order.
+
+    `progress` None shows the bar only when stderr is a terminal, so logs get no carriage-return frames.
+    """
     src, out = Path(src), Path(out)
     validate_size(size)
     with _open_interim(src) as h5:
         ids = [str(i) for i in h5["ids"].asstr()[()]]
     if not ids:
         raise UnetppError(f"{src} holds no images; rerun `unetpp ingest` on a non-empty dataset.")
+    remove_stale_temps(out.parent, (out.name,))
     work = functools.partial(_resize_sample, src, size)
     try:
         with atomic_path(out) as tmp, h5py.File(tmp, "w") as dst:
             images = dst.create_dataset("images", shape=(len(ids), size, size, 3), dtype=np.uint8)
             masks = dst.create_dataset("masks", shape=(len(ids), size, size), dtype=np.uint8)
             results = ordered_map(work, ids, workers)
+            quiet = None if progress is None else not progress  # None: a bar only on a terminal
             for row, (image, mask) in enumerate(
-                tqdm(results, total=len(ids), desc="preprocess", unit="image", disable=not progress)
+                tqdm(results, total=len(ids), desc="preprocess", unit="image", disable=quiet)
             ):
                 images[row] = image
                 masks[row] = mask

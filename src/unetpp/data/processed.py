@@ -50,6 +50,18 @@ def _decode_ids(raw: np.ndarray) -> list[str]:
     return [x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in raw.tolist()]
 
 
+def _refuse_ingest_output(h5: Any, path: Path) -> None:
+    """An ingest file (per-image groups, native sizes) is a step too early, not a corrupt file."""
+    import h5py
+
+    if isinstance(h5.get("images"), h5py.Group):
+        raise UnetppError(
+            f"{path} is an ingest output (one native-size array per image), not processed data: run "
+            f"`unetpp preprocess --in {path} --out <processed.h5>` first and pass its output (e.g. "
+            "data/processed/dsb2018_96.h5)"
+        )
+
+
 def read_processed_file(h5_path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Read and validate the whole processed file: (images, masks, ids, size)."""
     import h5py  # local: keeps `import unetpp.data.processed` light for the CLI
@@ -60,6 +72,7 @@ def read_processed_file(h5_path: str | os.PathLike[str]) -> tuple[np.ndarray, np
         raise UnetppError(f"processed data file {path} does not exist: {fix}")
     try:
         with h5py.File(path, "r") as f:
+            _refuse_ingest_output(f, path)
             missing = [k for k in ("images", "masks", "ids") if k not in f]
             if missing:
                 raise UnetppError(f"processed data file {path} has no dataset(s) {', '.join(missing)}: {fix}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS, UndecodableImage, decode_image
 from unetpp.errors import UnetppError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -73,21 +74,17 @@ def plan_outputs(images: Sequence[Path], out_dir: Path) -> list[Path]:
     return targets
 
 
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8, or a UnetppError naming the file."""
-    from unetpp.data.pngdecode import decode_image
-
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """(H, W, 3) uint8, or a UnetppError naming the file; more than `max_pixels` is refused before decoding."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise UnetppError(f"cannot read image {path} ({exc.strerror}): check the path and its permissions") from exc
     try:
-        image = decode_image(data, str(path))
-    except UnetppError as exc:
-        cause = exc.__cause__
-        reason = f"{type(cause).__name__}: {cause}" if cause is not None else exc.message
+        image = decode_image(data, str(path), max_pixels)
+    except UndecodableImage as exc:
         raise UnetppError(
-            f"cannot read image {path} ({reason}): it is corrupt or not an image; pass PNG, TIFF or JPEG "
+            f"cannot read image {path} ({exc.reason}): it is corrupt or not an image; pass PNG, TIFF or JPEG "
             f"images (1, 3 or 4 channels, 8 or 16 bit)"
         ) from exc
     if image.shape[0] < 1 or image.shape[1] < 1:

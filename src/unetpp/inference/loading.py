@@ -9,6 +9,7 @@ a torch traceback.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,20 @@ from unetpp.models import ARCHITECTURES, INFERENCE_OUTPUTS, build_model
 
 REQUIRED_KEYS = ("state_dict", "arch", "model_kwargs")
 _RETRAIN = "retrain it with `unetpp train` (or `snakemake`/`dvc repro`)"
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why torch.load refused the file, without PyTorch's advice to retry with weights_only=False.
+
+    That advice would run any code a downloaded file carries; a real model.pt never needs it.
+    """
+    text = str(exc).strip()
+    if "weights_only" in text or "Weights only load failed" in text:
+        found = _GLOBAL.search(text)
+        what = f"the Python object {found.group(1)}" if found else "Python objects"
+        return f"it holds {what}, which a safe load refuses and never runs"
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -30,11 +45,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UnetppError(
-            f"model file {path} cannot be read as a unetpp checkpoint ({reason}): it is corrupt or not a "
-            f"model.pt written by `unetpp train`; {_RETRAIN}"
-        ) from exc
+            f"model file {path} cannot be read as a unetpp checkpoint ({_load_failure(exc)}): it is corrupt or "
+            f"not a model.pt written by `unetpp train`; {_RETRAIN}"
+        ) from None  # chaining would print PyTorch's weights_only=False advice in a traceback
     if not isinstance(checkpoint, dict):
         raise UnetppError(f"model file {path} holds a {type(checkpoint).__name__}, not a checkpoint dict; {_RETRAIN}")
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]

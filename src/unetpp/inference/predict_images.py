@@ -5,7 +5,9 @@ Two ways to fit an arbitrary image to a network that needs sides divisible by 16
 - ``resize`` (default): resize the image to the training size (S x S, with
   `unetpp preprocess`'s own `resize_image`, so exactly as the training images
   were), predict,
-  resize the probability map back bilinearly and threshold at 0.5. The
+  resize the probability map back bilinearly and threshold at 0.5 (images
+  shrunk 8x or more are block-averaged first, `unetpp.inference.downscale`,
+  which keeps a 3000x4000 image cheap). The
   network then sees nuclei at the scale it was trained on, which matters
   because the training images were shrunk from 256-1000 px down to 96 px.
 - ``pad``: reflect-pad the bottom and right edges up to a multiple of 16,
@@ -32,8 +34,9 @@ from torch import nn
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
-from unetpp.data.preprocess import resize_image
+from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
 from unetpp.errors import UnetppError
+from unetpp.inference.downscale import downscale_image
 from unetpp.inference.images import collect_inputs, plan_outputs, read_image, write_mask
 from unetpp.inference.loading import load_trained_model
 from unetpp.inference.predictor import predict_batch
@@ -78,7 +81,7 @@ def image_probabilities(
     if mode == "pad":
         padded = pad_to_multiple(image, multiple)
         return predict_batch(model, padded[None], device, precision)[0, :height, :width]
-    probs = predict_batch(model, resize_image(image, size)[None], device, precision)[0]
+    probs = predict_batch(model, downscale_image(image, size)[None], device, precision)[0]
     return resize_probabilities(probs, height, width)
 
 
@@ -102,6 +105,7 @@ def run_predict_images(
     precision: str = "auto",
     inference_output: str = "last",
     progress: bool | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> ImagesResult:
     """Write `<out_dir>/<stem>_mask.png` for every input image.
 
@@ -123,13 +127,13 @@ def run_predict_images(
     if mode == "resize" and (side < multiple or side % multiple):
         raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
     for path in tqdm(files, desc="check inputs", unit="image", disable=None if progress is None else not progress):
-        read_image(path)  # decode everything first: a bad file fails before any output exists
+        read_image(path, max_pixels)  # decode everything first: a bad file fails before any output exists
 
     written: list[Path] = []
     for path, target in tqdm(
         list(zip(files, targets)), desc="predict", unit="image", disable=None if progress is None else not progress
     ):
-        image = read_image(path)
+        image = read_image(path, max_pixels)
         probs = image_probabilities(model, image, mode, side, multiple, torch_device, used_precision)
         with atomic_path(target) as tmp:
             write_mask(tmp, probs > 0.5)

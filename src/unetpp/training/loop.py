@@ -19,6 +19,7 @@ Design choices (see also the README):
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
 import sys
@@ -32,6 +33,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from unetpp.atomic import remove_stale_temps
 from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
 from unetpp.metrics import REDUCTIONS, PixelCounts, iou
@@ -50,7 +52,7 @@ from unetpp.training.checkpoint import (
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
 from unetpp.training.layout import LAYOUTS, memory_format, resolve_layout
 from unetpp.training.provenance import code_commit
-from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, remove_stale_temps, write_outputs
+from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, write_outputs
 from unetpp.training.step import eval_step, make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
 
@@ -229,6 +231,135 @@ def history_row(epoch: int, train_stats: EpochStats, val_stats: EpochStats, lr: 
     }
 
 
+@dataclass
+class Run:
+    """Everything one training carries from epoch to epoch, and into its checkpoint."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    stopper: EarlyStopping
+    layout: dict[str, Any]
+    best_state: dict[str, torch.Tensor]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_row: dict[str, Any] = field(default_factory=dict)
+    wall_before: float = 0.0
+    commits: list[dict[str, Any]] = field(default_factory=list)
+
+    def checkpoint(self, run_fingerprint: str, settings: dict[str, Any], out: Path, wall: float) -> dict[str, Any]:
+        """The resume checkpoint after the last completed epoch (`resume` reads it back)."""
+        return {
+            "fingerprint": run_fingerprint,
+            "settings": settings,
+            "out": str(out),
+            "model": _cpu_state(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "stopper": self.stopper.state_dict(),
+            "history": self.history,
+            "best_state": self.best_state,
+            "best_row": self.best_row,
+            "layout": self.layout,
+            "git_commits": self.commits,
+            "wall_seconds": wall,
+            "rng": rng_state(),
+        }
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint written by `checkpoint` (same fingerprint)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.history = list(state["history"])
+        self.best_state = state["best_state"]
+        self.best_row = dict(state["best_row"])
+        self.wall_before = float(state["wall_seconds"])
+        self.commits = list(state["git_commits"])
+        set_rng_state(state["rng"])
+
+
+def _check_image_size(model: nn.Module, config: TrainConfig, size: int) -> None:
+    multiple = 2 ** getattr(model, "depth", 4)
+    if size % multiple:
+        raise UnetppError(
+            f"{config.data}: images are {size}x{size}, but {config.arch} pools "
+            f"{multiple.bit_length() - 1} times and needs a multiple of {multiple}: rerun `unetpp preprocess` "
+            f"with --size 96 (or another multiple of {multiple})"
+        )
+
+
+def start_or_resume(
+    config: TrainConfig,
+    device: torch.device,
+    precision: str,
+    threads: int,
+    image_size: int,
+    resumed: dict[str, Any] | None,
+    progress: bool | None,
+) -> Run:
+    """The seeded model, Adam and stopper, in the run's layout; continued from `resumed` when there is one.
+
+    The layout is measured (or read from the per-machine cache) only for a new
+    run; a resumed run keeps the one in its checkpoint.
+    """
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, **config.model_kwargs)
+    _check_image_size(model, config, image_size)
+    if resumed is not None:
+        layout = dict(resumed["layout"])
+    else:  # may time a few steps; leaves the global RNG as it found it, so the initial weights stay seeded
+        layout = resolve_layout(config.layout, device, precision, config.arch, config.batch_size, image_size,
+                                threads, _plain(config.model_kwargs), progress)
+    model = model.to(device, memory_format=memory_format(layout["layout"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    run = Run(model, optimizer, EarlyStopping(config.patience), layout, best_state=_cpu_state(model))
+    if resumed is not None:
+        run.resume(resumed)
+    return run
+
+
+def summarise_run(
+    config: TrainConfig, run: Run, settings: dict[str, Any], device: torch.device, precision: str, threads: int,
+    wall: float, resumed_from: int, n_train: int, n_val: int,
+) -> dict[str, Any]:
+    """train.json: the outcome and how it was reached."""
+    return {
+        "arch": config.arch,
+        "seed": config.seed,
+        "selection_metric": config.selection_metric,
+        "best_epoch": run.stopper.best_epoch,
+        "best_val_iou": run.stopper.best_value,
+        **{f"best_val_iou_{r}": run.best_row.get(f"val_iou_{r}") for r in REDUCTIONS},
+        "epochs_run": len(run.history),
+        "stopped_early": run.stopper.should_stop and len(run.history) < config.epochs,
+        "wall_seconds": round(wall, 3),
+        "resumed_after_epoch": resumed_from,
+        "device": describe_device(device),
+        "precision": precision,
+        "layout": run.layout,
+        "torch_version": str(torch.__version__),
+        "num_threads": threads,
+        "git_commit": run.commits[-1]["commit"],
+        "git_commits": run.commits,
+        "n_train": n_train,
+        "n_val": n_val,
+        "parameters": count_parameters(run.model),
+        "settings": settings,
+    }
+
+
+def model_payload(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
+    """model.pt: the kept weights plus what loading and reporting need, taken from train.json's facts."""
+    return {
+        "state_dict": run.best_state,
+        "arch": summary["arch"],
+        # A copy, not a second reference to the same dict: torch.save would then write it differently.
+        "model_kwargs": copy.deepcopy(summary["settings"]["model_kwargs"]),
+        "settings": summary["settings"],
+        "best_epoch": summary["best_epoch"],
+        "best_val_iou": summary["best_val_iou"],
+        "selection_metric": summary["selection_metric"],
+    }
+
+
 def train(
     config: TrainConfig,
     progress: bool | None = None,
@@ -260,124 +391,48 @@ def train(
     for other in other_checkpoints(checkpoint_dir):
         print(f"unetpp train: {other} holds a checkpoint of {config.out} from other settings or data; it is not "
               f"used (delete it if you will not rerun those settings)", file=sys.stderr)
-
-    torch.manual_seed(config.seed)
-    model = build_model(config.arch, **config.model_kwargs)
-    multiple = 2 ** getattr(model, "depth", 4)
-    if train_set.size % multiple:
-        raise UnetppError(
-            f"{config.data}: images are {train_set.size}x{train_set.size}, but {config.arch} pools "
-            f"{multiple.bit_length() - 1} times and needs a multiple of {multiple}: rerun `unetpp preprocess` "
-            f"with --size 96 (or another multiple of {multiple})"
-        )
+    run = start_or_resume(config, device, precision, threads, train_set.size, resumed, progress)
+    resumed_from = len(run.history)
     if resumed is not None:
-        layout = dict(resumed["layout"])  # a resumed run keeps its layout, whatever this machine would pick
-    else:  # may time a few steps; leaves the global RNG as it found it, so the initial weights stay seeded
-        layout = resolve_layout(config.layout, device, precision, config.arch, config.batch_size, train_set.size,
-                                threads, _plain(config.model_kwargs), progress)
-    fmt = memory_format(layout["layout"])
-    model = model.to(device, memory_format=fmt)
-    commit = code_commit()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    stopper = EarlyStopping(config.patience)
-    history: list[dict[str, Any]] = []
-    best_state = _cpu_state(model)
-    best_row: dict[str, Any] = {}
-    wall_before = 0.0
-    commits: list[dict[str, Any]] = []
-
-    if resumed is not None:
-        model.load_state_dict(resumed["model"])
-        optimizer.load_state_dict(resumed["optimizer"])
-        stopper.load_state_dict(resumed["stopper"])
-        history = list(resumed["history"])
-        best_state = resumed["best_state"]
-        best_row = dict(resumed["best_row"])
-        wall_before = float(resumed["wall_seconds"])
-        commits = list(resumed["git_commits"])
-        set_rng_state(resumed["rng"])
-        print(f"unetpp train: resuming from {checkpoint_dir} after epoch {len(history)}", file=sys.stderr)
-    resumed_from = len(history)
-    commits.append({"commit": commit, "from_epoch": resumed_from + 1})
-    print(f"unetpp train: {config.arch}, layout {layout['layout']} ({layout['source']}), {precision}, "
+        print(f"unetpp train: resuming from {checkpoint_dir} after epoch {resumed_from}", file=sys.stderr)
+    run.commits.append({"commit": code_commit(), "from_epoch": resumed_from + 1})
+    print(f"unetpp train: {config.arch}, layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
           f"{threads} thread(s), selecting on val IoU {metric}; checkpoints in {checkpoint_dir}", file=sys.stderr)
 
+    fmt = memory_format(run.layout["layout"])
     train_images, train_masks = _as_tensors(train_set, device)
     val_images, val_masks = _as_tensors(val_set, device)
     n_batches = math.ceil(len(train_set) / config.batch_size)
     started = time.perf_counter()
-    while len(history) < config.epochs and not stopper.should_stop:
-        epoch = len(history) + 1
+    while len(run.history) < config.epochs and not run.stopper.should_stop:
+        epoch = len(run.history) + 1
         epoch_start = time.perf_counter()
         order = shuffled_order(len(train_set), config.seed, epoch)
         with tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
                   disable=None if progress is None else not progress, file=sys.stderr) as bar:
-            train_stats = train_epoch(model, optimizer, train_images, train_masks, order,
+            train_stats = train_epoch(run.model, run.optimizer, train_images, train_masks, order,
                                       config.batch_size, precision, bar, fmt)
-        val_stats = validation_pass(model, val_images, val_masks, config.batch_size, precision, fmt)
-        row = history_row(epoch, train_stats, val_stats, optimizer.param_groups[0]["lr"],
+        val_stats = validation_pass(run.model, val_images, val_masks, config.batch_size, precision, fmt)
+        row = history_row(epoch, train_stats, val_stats, run.optimizer.param_groups[0]["lr"],
                           time.perf_counter() - epoch_start)
-        if stopper.update(epoch, val_stats.iou[metric]):
-            best_state = _cpu_state(model)
-            best_row = row
-        history.append(row)
+        if run.stopper.update(epoch, val_stats.iou[metric]):
+            run.best_state = _cpu_state(run.model)
+            run.best_row = row
+        run.history.append(row)
         tqdm.write(
             f"epoch {epoch}/{config.epochs}: train loss {row['train_loss']:.4f} IoU {row['train_iou']:.4f} | "
             f"val loss {row['val_loss']:.4f} IoU {metric} {row[f'val_iou_{metric}']:.4f} "
-            f"(per image {row['val_iou_per_image']:.4f}) | best {stopper.best_value:.4f} "
-            f"@ {stopper.best_epoch} | {row['seconds']:.1f}s",
+            f"(per image {row['val_iou_per_image']:.4f}) | best {run.stopper.best_value:.4f} "
+            f"@ {run.stopper.best_epoch} | {row['seconds']:.1f}s",
             file=sys.stderr,
         )
-        save_checkpoint(checkpoint_dir, {
-            "fingerprint": run_fingerprint,
-            "settings": settings,
-            "out": str(config.out),
-            "model": _cpu_state(model),
-            "optimizer": optimizer.state_dict(),
-            "stopper": stopper.state_dict(),
-            "history": history,
-            "best_state": best_state,
-            "best_row": best_row,
-            "layout": layout,
-            "git_commits": commits,
-            "wall_seconds": wall_before + time.perf_counter() - started,
-            "rng": rng_state(),
-        })
+        wall = run.wall_before + time.perf_counter() - started
+        save_checkpoint(checkpoint_dir, run.checkpoint(run_fingerprint, settings, config.out, wall))
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
 
-    summary = {
-        "arch": config.arch,
-        "seed": config.seed,
-        "selection_metric": metric,
-        "best_epoch": stopper.best_epoch,
-        "best_val_iou": stopper.best_value,
-        **{f"best_val_iou_{r}": best_row.get(f"val_iou_{r}") for r in REDUCTIONS},
-        "epochs_run": len(history),
-        "stopped_early": stopper.should_stop and len(history) < config.epochs,
-        "wall_seconds": round(wall_before + time.perf_counter() - started, 3),
-        "resumed_after_epoch": resumed_from,
-        "device": describe_device(device),
-        "precision": precision,
-        "layout": layout,
-        "torch_version": str(torch.__version__),
-        "num_threads": threads,
-        "git_commit": commit,
-        "git_commits": commits,
-        "n_train": len(train_set),
-        "n_val": len(val_set),
-        "parameters": count_parameters(model),
-        "settings": settings,
-    }
-    payload = {
-        "state_dict": best_state,
-        "arch": config.arch,
-        "model_kwargs": _plain(config.model_kwargs),
-        "settings": settings,
-        "best_epoch": stopper.best_epoch,
-        "best_val_iou": stopper.best_value,
-        "selection_metric": metric,
-    }
-    write_outputs(config.out, payload, history, summary)
+    summary = summarise_run(config, run, settings, device, precision, threads,
+                            run.wall_before + time.perf_counter() - started, resumed_from, len(train_set), len(val_set))
+    write_outputs(config.out, model_payload(run, summary), run.history, summary)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from unetpp.atomic import atomic_path
+from unetpp.atomic import atomic_path, remove_stale_temps  # noqa: F401 - the training loop imports it from here
 
 HISTORY_COLUMNS = (
     "epoch",
@@ -67,17 +67,6 @@ def model_bytes(payload: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
-
-
-def remove_stale_temps(directory: str | os.PathLike[str], names: tuple[str, ...]) -> None:
-    """Delete temp files a killed earlier run left beside `names` (atomic_path's `.<name>.tmp-*`)."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        return
-    for name in names:
-        for stale in folder.glob(f".{name}.tmp-*"):
-            if stale.is_file():
-                stale.unlink(missing_ok=True)
 
 
 def load_model_payload(path: str | os.PathLike[str]) -> dict[str, Any]:

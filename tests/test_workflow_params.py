@@ -1,0 +1,115 @@
+"""Bad params.yaml values and missing data are explained before any job runs.
+
+The Snakefile checks params.yaml (and --config overrides) against
+workflow/schemas/params.schema.yaml with `snakemake.utils.validate` and reports
+every bad value on its own line; a data.raw symlink to nothing stops the
+workflow with what to do. Each case runs `snakemake -n` on a copy of the workflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflow_helpers import SNAKEMAKE, copy_workflow, run
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    project = copy_workflow(tmp_path / "project")
+    raw = project / "data/raw/stage1_train.zip"
+    raw.parent.mkdir(parents=True)
+    raw.touch()
+    return project
+
+
+def edit_params(project: Path, **changes: object) -> None:
+    """Set dotted keys (`train__lr=-1` is train.lr); the value None deletes the key."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = params
+        for key in parents:
+            node = node[key]
+        if value is None:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def dry_run(project: Path, *extra: str) -> tuple[int, str]:
+    result = run([SNAKEMAKE, "--dry-run", *extra], cwd=project, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_valid_params_pass(project: Path) -> None:
+    code, output = dry_run(project)
+    assert code == 0, output
+    assert "bad value" not in output
+
+
+# (dotted key, bad value, what the line must say)
+BAD_VALUES = [
+    ("train__lr", -1, "train.lr: -1 is not valid; it must be the learning rate, a number > 0"),
+    ("train__epochs", "many", "train.epochs: 'many' is not valid; it must be the maximum number of epochs"),
+    ("train__selection_metric", "mean", "train.selection_metric: 'mean' is not valid; it must be one of per_image, pooled, batch_pooled"),
+    ("train__layout", "NCHW", "train.layout: 'NCHW' is not valid; it must be one of auto, channels_last, nchw"),
+    ("preprocess__size", 100, "preprocess.size: 100 is not valid; it must be the square side in pixels, a multiple of 16"),
+    ("split__val_fraction", 1.5, "split.val_fraction: 1.5 is not valid; it must be the share of images for validation, a number in (0, 1)"),
+    ("runs__arch", [], "runs.arch: [] is not valid; it must be a non-empty list of distinct architectures"),
+    ("runs__arch", ["unet", "resnet"], "runs.arch: 'resnet' is not valid; it must be a non-empty list of distinct architectures from unet, nested_unet, nested_unet_ds"),
+    ("runs__seed", [0, "one"], "runs.seed: 'one' is not valid; it must be a non-empty list of distinct training seeds, integers >= 0"),
+    ("runs__seed", [], "runs.seed: [] is not valid; it must be a non-empty list of distinct training seeds"),
+    ("data__content_sha256", "abc", "data.content_sha256: 'abc' is not valid; it must be 64 lowercase hex digits"),
+    ("evaluate__batch_size", None, "evaluate.batch_size: missing; it must be images per batch of the batch-pooled IoU"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), BAD_VALUES, ids=[f"{k}={v!r}" for k, v, _ in BAD_VALUES])
+def test_a_bad_value_is_named_with_what_it_must_be(project: Path, key: str, value: object, message: str) -> None:
+    edit_params(project, **{key: value})
+    code, output = dry_run(project)
+    assert code != 0
+    assert "params.yaml has 1 bad value(s)" in output, output
+    assert message in output, output
+    assert "Traceback" not in output
+
+
+def test_every_bad_value_gets_its_own_line(project: Path) -> None:
+    edit_params(project, train__lr=0, train__layout="x", preprocess__size=95, runs__arch=["unet", "unet"])
+    code, output = dry_run(project)
+    assert code != 0
+    assert "params.yaml has 4 bad value(s)" in output, output
+    lines = [line.strip() for line in output.splitlines() if " is not valid; it must be " in line]
+    assert [line.split(":")[0] for line in lines] == ["preprocess.size", "runs.arch", "train.layout", "train.lr"]
+
+
+def test_config_overrides_are_checked_as_params_yaml_values(project: Path) -> None:
+    # --config hands nested values over as strings: a good number passes, a bad one is named.
+    code, output = dry_run(project, "--config", 'train={"lr": 0.002}')
+    assert code == 0, output
+    code, output = dry_run(project, "--config", 'train={"lr": -0.002}')
+    assert code != 0 and "train.lr: -0.002 is not valid" in output, output
+
+
+def test_a_dangling_data_link_says_what_to_do(project: Path) -> None:
+    raw = project / "data/raw/stage1_train.zip"
+    raw.unlink()
+    raw.symlink_to(project / "moved/stage1_train.zip")
+    code, output = dry_run(project)
+    assert code != 0
+    assert "MissingInputException" not in output
+    message = " ".join(output.split())
+    assert f"data.raw (params.yaml) is data/raw/stage1_train.zip, a symlink to {project}/moved/stage1_train.zip, which does not exist" in message
+    for advice in ('"Getting the data" in README.md', "unetpp synth --n 24 --out demo.zip", "ln -sfn", "data.content_sha256: any"):
+        assert advice in message, advice
+
+
+def test_no_data_plans_the_download(project: Path) -> None:
+    (project / "data/raw/stage1_train.zip").unlink()
+    code, output = dry_run(project)
+    assert code == 0, output
+    assert "rule fetch:" in output or "localrule fetch:" in output

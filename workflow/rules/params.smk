@@ -1,0 +1,85 @@
+"""params.yaml checked against workflow/schemas/params.schema.yaml before anything else is read or run."""
+
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+PARAMS_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
+
+
+def params_problems(params: dict, schema_path: Path) -> list[str]:
+    """One line per bad value of params.yaml: its key, its value and what it must be (the schema's description)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(schema_path.read_text())
+
+    def description(path: list) -> str | None:
+        """The description of the nearest property on `path` (list items take their list's)."""
+        node, found = schema, schema.get("description")
+        for part in path:
+            if isinstance(part, int):
+                continue
+            node = node.get("properties", {}).get(part)
+            if node is None:
+                break
+            found = node.get("description", found)
+        return found
+
+    problems = []
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    for error in sorted(
+        validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path]
+    ):
+        path = list(error.absolute_path)
+        key = ".".join(str(p) for p in path if not isinstance(p, int)) or "(top level)"
+        if error.validator == "required":
+            missing = error.message.split("'")[1]
+            path = [*path, missing]
+            key = ".".join(str(p) for p in path)
+            problems.append(f"{key}: missing; it must be {description(path) or 'set'}")
+            continue
+        if error.validator == "additionalProperties":
+            problems.append(f"{key}: {error.message}")
+            continue
+        problems.append(
+            f"{key}: {error.instance!r} is not valid; it must be {description(path) or error.message}"
+        )
+    return problems
+
+
+def as_params(config: dict, overrides: dict) -> dict:
+    """config with each --config value read as params.yaml's would be (Snakemake hands nested ones over as strings)."""
+    import copy
+
+    import yaml
+
+    checked = copy.deepcopy(config)
+
+    def apply(target: dict, override: dict) -> None:
+        for key, value in override.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                apply(target[key], value)
+            elif isinstance(value, str):
+                target[key] = yaml.safe_load(value)
+
+    apply(checked, dict(overrides))
+    return checked
+
+
+# params.yaml (and any --config override) checked before any job runs: one line per bad value.
+CHECKED_PARAMS = as_params(config, workflow.config_settings.overwrite_config)
+try:
+    validate(CHECKED_PARAMS, str(PARAMS_SCHEMA), set_default=False)
+except WorkflowError as error:
+    problems = params_problems(CHECKED_PARAMS, PARAMS_SCHEMA)
+    if not problems:
+        raise
+    raise WorkflowError(
+        "params.yaml has {} bad value(s) (checked against workflow/schemas/params.schema.yaml):\n  ".format(
+            len(problems)
+        )
+        + "\n  ".join(problems)
+        + "\nFix them in params.yaml (or the --config override) and run again."
+    ) from None
