@@ -29,7 +29,11 @@ echo "run clone at $(git rev-parse --short HEAD) ($(git log -1 --format=%s | cut
 if [ ! -x .venv/bin/unetpp ]; then
     python3 -m venv .venv && .venv/bin/pip install -q torch==2.13.0 && .venv/bin/pip install -q -e .
 fi
-mkdir -p data/raw && ln -sfn "$(cd "$(dirname "$RAW")" && pwd)/$(basename "$RAW")" data/raw/stage1_train.zip
+# Link the raw zip only when the link is missing or points elsewhere: a new link has a new mtime, which
+# Snakemake takes as new input, rerunning ingest and everything after it on every restart.
+TARGET="$(cd "$(dirname "$RAW")" && pwd)/$(basename "$RAW")"
+mkdir -p data/raw
+[ "$(readlink data/raw/stage1_train.zip 2>/dev/null)" = "$TARGET" ] || ln -sfn "$TARGET" data/raw/stage1_train.zip
 
 export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
 # shellcheck disable=SC1091
@@ -37,6 +41,11 @@ export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
 snakemake --unlock >/dev/null 2>&1 || true  # a killed snakemake leaves its lock behind
 LOG=$RUN_ROOT/logs/snakemake-$(date -u +%Y%m%dT%H%M%SZ).log
 # Higher priority than tests and builds on the same machine (where allowed; otherwise nice warns and goes on).
-nohup nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
+# With the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled = 1), a process's nice
+# value only ranks it within its session: every other terminal session or job still gets an equal share of
+# the CPU. So the run gets a session of its own (setsid), and that session's autogroup the same nice value.
+nohup setsid nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
 echo $! >"$RUN_ROOT/snakemake.pid"
+sleep 1
+echo -10 >"/proc/$!/autogroup" 2>/dev/null || echo "note: could not raise the run's autogroup priority"
 echo "started snakemake (pid $!), log $LOG; training logs in $CLONE/logs/train/"

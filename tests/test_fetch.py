@@ -29,7 +29,6 @@ from unetpp.cli import main
 from unetpp.data.content import Content, Verification, content_of, describe_difference
 from unetpp.data.fetch import fetch
 from unetpp.data.ingest import ingest
-from unetpp.data.synth import synthesize
 from unetpp.errors import UnetppError
 from workflow_helpers import DVC, SNAKEMAKE, copy_workflow, run, snakemake_plan
 

@@ -10,7 +10,6 @@ import pytest
 from conftest import real_raw_zip
 from unetpp.data.ingest import decode_sample
 from unetpp.data.raw import open_raw
-from unetpp.data.raw_test import open_test_set
 from unetpp.evaluation.rle import decode_labels, encode_labels
 
 pytestmark = pytest.mark.real_data
@@ -43,5 +42,5 @@ def test_the_real_test_zip_is_read_without_masks():
     path = real_raw_zip().with_name("stage1_test_images.zip")
     if not path.is_file():
         pytest.skip(f"{path} not found")
-    source = open_test_set(path)
+    source = open_raw(path, masks_required=False)
     assert len(source.samples) == 65 and source.n_masks == 0

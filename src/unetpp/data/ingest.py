@@ -1,9 +1,8 @@
 """Ingest: raw stage1_train (zip or folder) -> one native-size HDF5 (format in docs/DESIGN.md).
 
-Decoding ~30k mask PNGs is most of the cost (see `maskpng` for how it is kept
-low), so images are decoded in a small process pool, each worker reading
-members from its own open zip handle, and the results are written to the HDF5
-in sorted-id order as they arrive. At most a few images are in flight at once,
+Decoding ~30k mask PNGs with Pillow is most of the cost, so images are decoded
+in a small process pool, each worker reading members from its own open zip
+handle, and the results are written to the HDF5 in sorted-id order as they arrive. At most a few images are in flight at once,
 so memory stays flat whatever the dataset size.
 
 Datasets are stored uncompressed: on a fifth of the real set, lzf cut the file

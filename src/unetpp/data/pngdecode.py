@@ -22,7 +22,6 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
-from unetpp.data.maskpng import MaskCrop, read_mask_crop
 from unetpp.errors import UnetppError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
@@ -122,23 +121,19 @@ def paint_mask(
 ) -> bool:
     """Write `label` into `labels` where the mask is set; return False for an all-zero mask.
 
-    Only the mask's bounding box is materialised, so no full-size temporary is
-    made per mask. Plain 8-bit greyscale masks (all of stage1_train) take the
-    fast reader in `maskpng`; any other PNG, and every error, goes through Pillow.
+    Only the mask's bounding box is copied out of Pillow's image, so no full-size
+    numpy temporary is made per mask.
     """
     height, width = labels.shape
-    mask = read_mask_crop(data, max_pixels=height * width)
-    if mask is None or (mask.height, mask.width) != (height, width):
-        mask = _pillow_mask_crop(data, where, height, width, max_pixels)
-    if mask.bbox is None or mask.pixels is None:
+    found = _mask_crop(data, where, height, width, max_pixels)
+    if found is None:
         return False
-    y0, x0, y1, x1 = mask.bbox
-    crop = mask.pixels
+    (y0, x0, y1, x1), crop = found
     on = crop != 0
     values = crop[on]
     if (values != values[0]).any():
-        found = np.unique(np.concatenate([[0], values]))
-        shown = ", ".join(str(v) for v in found[:6]) + (", ..." if found.size > 6 else "")
+        present = np.unique(np.concatenate([[0], values]))
+        shown = ", ".join(str(v) for v in present[:6]) + (", ..." if present.size > 6 else "")
         raise UnetppError(
             f"{where} is not a binary mask (values {shown}); each mask must hold 0 and one foreground value "
             "(e.g. 0/255) - re-export it as a binary PNG."
@@ -147,8 +142,12 @@ def paint_mask(
     return True
 
 
-def _pillow_mask_crop(data: bytes, where: str, height: int, width: int, max_pixels: int) -> MaskCrop:
-    """The same MaskCrop as `read_mask_crop`, via Pillow (getbbox scans in C); raises on bad input."""
+def _mask_crop(
+    data: bytes, where: str, height: int, width: int, max_pixels: int
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The mask's non-zero bounding box (y0, x0, y1, x1) and its pixels there, or None when all zero.
+
+    Decoded with Pillow; getbbox scans in C. Raises on bad input."""
     img = _open(data, where, max_pixels)
     if img.size != (width, height):
         raise UnetppError(
@@ -161,6 +160,6 @@ def _pillow_mask_crop(data: bytes, where: str, height: int, width: int, max_pixe
             raise UnetppError(f"{where} is a {img.mode} image; masks must be single-channel (greyscale) PNGs.")
     bbox = img.getbbox()
     if bbox is None:
-        return MaskCrop(height, width, None, None)
+        return None
     x0, y0, x1, y1 = bbox
-    return MaskCrop(height, width, (y0, x0, y1, x1), np.asarray(img.crop(bbox)))
+    return (y0, x0, y1, x1), np.asarray(img.crop(bbox))

@@ -102,7 +102,7 @@ def _strip_wrapper(names: list[str]) -> str:
     return f"{top}/"
 
 
-def _group(where: Path, names: list[str], prefix: str) -> tuple[Sample, ...]:
+def _group(where: Path, names: list[str], prefix: str, masks_required: bool) -> tuple[Sample, ...]:
     images: dict[str, list[str]] = {}
     masks: dict[str, list[str]] = {}
     for name in names:
@@ -127,30 +127,43 @@ def _group(where: Path, names: list[str], prefix: str) -> tuple[Sample, ...]:
                 f"{where}: image folder {prefix}{sample_id}/images/ has {what}, expected exactly one image; "
                 "leave one PNG there or remove the folder."
             )
-        if not masks.get(sample_id):
+        if masks_required and not masks.get(sample_id):
             raise UnetppError(
                 f"{where}: {prefix}{sample_id}/ has no masks/ folder or it is empty; every training image needs at "
                 "least one mask PNG. Remove the folder or add its masks."
             )
-        samples.append(Sample(sample_id, found[0], tuple(sorted(masks[sample_id]))))
+        samples.append(Sample(sample_id, found[0], tuple(sorted(masks.get(sample_id, ())))))
     return tuple(samples)
 
 
-def open_raw(path: str | os.PathLike[str], max_unpacked_mb: float = DEFAULT_MAX_UNPACKED_MB) -> RawSource:
-    """Validate a raw zip or folder and list its samples, without decoding any image."""
+def open_raw(
+    path: str | os.PathLike[str], max_unpacked_mb: float = DEFAULT_MAX_UNPACKED_MB, masks_required: bool = True
+) -> RawSource:
+    """Validate a raw zip or folder and list its samples, without decoding any image.
+
+    A training set needs masks for every image; a test set (`masks_required=False`,
+    e.g. stage1_test_images.zip) is read by the same listing, zip-slip and
+    wrapper-folder rules, so both kinds are read alike.
+    """
     path = Path(path)
     if not path.exists():
+        if masks_required:
+            raise UnetppError(
+                f"{path} does not exist; pass the Kaggle stage1_train.zip (or its unpacked folder) with --raw, "
+                "or make a demo set with `unetpp synth`."
+            )
         raise UnetppError(
-            f"{path} does not exist; pass the Kaggle stage1_train.zip (or its unpacked folder) with --raw, "
-            "or make a demo set with `unetpp synth`."
+            f"test set {path} does not exist; pass a zip or folder in the Kaggle layout "
+            "(<id>/images/<id>.png, masks optional), e.g. stage1_test_images.zip."
         )
     is_zip = path.is_file()
     names = _zip_names(path, max_unpacked_mb) if is_zip else _dir_names(path)
     names = sorted(name for name in names if not _is_ignored(name))
     if not any(not name.endswith("/") for name in names):
         kind = "archive" if is_zip else "folder"
-        raise UnetppError(f"{path}: the {kind} is empty (no image files); {LAYOUT_HINT}.")
-    samples = _group(path, names, _strip_wrapper(names))
+        layout = LAYOUT_HINT if masks_required else "expected <id>/images/<id>.png (masks optional)"
+        raise UnetppError(f"{path}: the {kind} is empty (no image files); {layout}.")
+    samples = _group(path, names, _strip_wrapper(names), masks_required)
     return RawSource(path=path, is_zip=is_zip, samples=samples)
 
 

@@ -18,8 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS, paint_mask
-from unetpp.data.raw import MemberReader, RawSource
-from unetpp.data.raw_test import open_test_set
+from unetpp.data.raw import MemberReader, RawSource, open_raw
 from unetpp.errors import UnetppError
 from unetpp.evaluation.rle import decode_labels
 
@@ -98,7 +97,7 @@ def open_truth(
     if path.suffix.lower() == ".csv":
         yield CsvTruth(path)
         return
-    source = open_test_set(path)
+    source = open_raw(path, masks_required=False)
     reader = MemberReader(source.path, source.is_zip)
     try:
         truth = MaskTruth(source, reader, max_pixels)

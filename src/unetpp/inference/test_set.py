@@ -24,15 +24,14 @@ from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS, decode_image
-from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB, MemberReader
-from unetpp.data.raw_test import open_test_set
+from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB, MemberReader, open_raw
 from unetpp.errors import UnetppError
 from unetpp.evaluation.competition import THRESHOLDS, score_image
 from unetpp.evaluation.instances import DEFAULT_METHOD, DEFAULT_MIN_DISTANCE, DEFAULT_MIN_SIZE, label_instances
 from unetpp.evaluation.rle import encode_labels
 from unetpp.evaluation.truth import MaskTruth, open_truth
 from unetpp.inference.images import write_mask
-from unetpp.inference.loading import load_trained_model
+from unetpp.inference.loading import load_trained_model, select_output
 from unetpp.inference.predict_images import MODES, image_probabilities, training_size
 from unetpp.inference.runtime import resolve_runtime
 
@@ -93,10 +92,11 @@ def run_predict_test(
         raise UnetppError("--min-distance must be >= 1 and --min-size >= 0")
     label_instances(np.zeros((1, 1), bool), instances.method)  # an unknown method fails before any work
     out = Path(out_dir)
-    source = open_test_set(raw, max_unpacked_mb)
+    source = open_raw(raw, max_unpacked_mb, masks_required=False)
     torch_device, used_precision = resolve_runtime(device, precision)
-    model, checkpoint = load_trained_model(model_path, torch_device, inference_output)
-    multiple = 2 ** getattr(model, "depth", 4)
+    model, checkpoint = load_trained_model(model_path, torch_device)
+    forward = select_output(model, inference_output, model_path, checkpoint["arch"])
+    multiple = 2**model.depth
     side = training_size(checkpoint, size)
     if mode == "resize" and (side < multiple or side % multiple):
         raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
@@ -131,7 +131,7 @@ def run_predict_test(
                     disable=None if progress is None else not progress,
                 ):
                     image = decode_image(reader.read(sample.image), f"{source.path}: {sample.image}", max_pixels)
-                    probs = image_probabilities(model, image, mode, side, multiple, torch_device, used_precision)
+                    probs = image_probabilities(forward, image, mode, side, multiple, torch_device, used_precision)
                     mask = probs > 0.5
                     labels = label_instances(mask, instances.method, instances.min_distance, instances.min_size)
                     write_mask(tmp / "masks" / f"{sample.id}.png", mask)
