@@ -15,6 +15,7 @@ from unetpp.benchmarking.train_steps import count_train_step_flops, time_train_s
 from unetpp.cli import main
 from unetpp.models import build_model
 from unetpp.models.flops import count_forward_flops
+from unetpp.training.config import TrainConfig
 from unetpp.training.device import resolve_precision
 from unetpp.training.layout import resolve_layout
 
@@ -68,12 +69,13 @@ def test_cli_also_times_a_variant_beside_the_two_paths(tmp_path: Path) -> None:
     [
         (["--steps", "5"], "--steps 5 is too few"),
         (["--size", "40"], "multiple of 16"),
-        (["--threads", "0"], "--threads 0"),
+        (["--threads", "0"], "Invalid value for '--threads': 0 is not in the range x>=1"),
+        (["--warmup", "-1"], "Invalid value for '--warmup': -1 is not in the range x>=0"),
     ],
 )
 def test_cli_refuses_bad_values(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["bench-train", "--arch", "unet", "--no-inference", *args])
-    assert result.exit_code == 1
+    assert result.exit_code == (2 if "Invalid value" in message else 1)
     assert message in result.output
 
 
@@ -132,9 +134,9 @@ def test_default_path_is_what_unetpp_train_runs(
 
     monkeypatch.setattr(loop, "train_step", spy)
     kwargs = {"filters": (4, 8, 8, 8, 8)}
-    config = loop.TrainConfig(data=synthetic_processed_h5, split=synthetic_split_json, arch="unet",
-                              out=tmp_path / "out", epochs=1, batch_size=4, model_kwargs=kwargs,
-                              checkpoint_dir=tmp_path / "ckpt")
+    config = TrainConfig(data=synthetic_processed_h5, split=synthetic_split_json, arch="unet",
+                         out=tmp_path / "out", epochs=1, batch_size=4, model_kwargs=kwargs,
+                         checkpoint_dir=tmp_path / "ckpt")
     loop.train(config, progress=False)
 
     device = torch.device("cpu")

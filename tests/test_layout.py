@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unetpp.commands.options import LAYOUTS as CLI_LAYOUTS
-from unetpp.commands.options import REDUCTIONS as CLI_REDUCTIONS
+from unetpp import choices
 from unetpp.errors import UnetppError
 from unetpp.metrics import REDUCTIONS
 from unetpp.training import layout as layout_module
@@ -29,8 +28,10 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_cli_choices_are_the_library_lists() -> None:
-    assert CLI_LAYOUTS == LAYOUTS and CLI_REDUCTIONS == REDUCTIONS
+def test_the_library_checks_the_lists_the_cli_offers() -> None:
+    from unetpp.training import device
+
+    assert LAYOUTS is choices.LAYOUTS and REDUCTIONS is choices.REDUCTIONS and device.PRECISIONS is choices.PRECISIONS
 
 
 def test_choice_needs_a_clear_margin_for_channels_last() -> None:

@@ -68,7 +68,7 @@ def test_deep_supervision_loss_is_the_mean_over_the_heads() -> None:
     outputs = [torch.tensor(h).reshape(1, 1, 2, 2) for h in heads]
     assert supervised_loss(outputs, target).item() == pytest.approx(expected, rel=1e-6)
     assert BCEDiceLoss()(outputs, target).item() == pytest.approx(expected, rel=1e-6)
-    assert supervised_loss(outputs[2], target).item() == pytest.approx(_hand_loss([(heads[2], target_list)]), rel=1e-6)
+    assert supervised_loss([outputs[2]], target).item() == pytest.approx(_hand_loss([(heads[2], target_list)]), rel=1e-6)
 
 
 def test_gradient_flows_to_every_head() -> None:

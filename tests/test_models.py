@@ -8,9 +8,20 @@ import pytest
 import torch
 from torch import nn
 
+from unetpp.choices import arch_help, inference_outputs
 from unetpp.errors import UnetppError
 from unetpp.losses import supervised_loss
-from unetpp.models import ARCHITECTURES, ModelError, NestedUNet, UNet, arch_help, build_model, count_parameters
+from unetpp.models import (
+    ARCHITECTURES,
+    BUILDERS,
+    ModelError,
+    NestedUNet,
+    UNet,
+    build_model,
+    count_parameters,
+    output_forward,
+)
+from unetpp.models.blocks import check_input
 from unetpp.models.flops import count_forward_flops, flops_table
 
 torch.set_num_threads(2)
@@ -43,6 +54,7 @@ def test_default_parameter_counts_match_the_reference(arch: str, expected: int) 
 
 def test_registry_names_and_help() -> None:
     assert list(ARCHITECTURES) == ["unet", "nested_unet", "nested_unet_ds"]
+    assert list(BUILDERS) == list(ARCHITECTURES)  # a builder for every name the CLI offers, and no other
     assert isinstance(build_model("unet"), UNet)
     assert build_model("nested_unet").deep_supervision is False
     assert build_model("nested_unet_ds").deep_supervision is True
@@ -138,13 +150,16 @@ def test_nested_unet_matches_the_reference_wiring_and_heads() -> None:
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         heads = [head(f) for head, f in zip(model.heads, _reference_nested_forward(model, x))]
-        model.set_inference_output("last")
         torch.testing.assert_close(model(x), heads[3])
-        model.set_inference_output("mean")
-        torch.testing.assert_close(model(x), torch.stack(heads).mean(0))
+        for got, expected in zip(model.forward_heads(x), heads, strict=True):
+            torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(model.forward_mean(x), torch.stack(heads).mean(0))
         for level in range(1, 5):
-            model.set_inference_output(f"L{level}")
-            torch.testing.assert_close(model(x), heads[level - 1])
+            torch.testing.assert_close(model.forward_level(x, level), heads[level - 1])
+        # The output names of --inference-output reach the same methods.
+        torch.testing.assert_close(output_forward(model, "last")(x), heads[3])
+        torch.testing.assert_close(output_forward(model, "mean")(x), torch.stack(heads).mean(0))
+        torch.testing.assert_close(output_forward(model, "L2")(x), heads[1])
 
 
 # --- forward shapes, deep supervision, modes ---------------------------------------------------
@@ -161,11 +176,14 @@ def test_forward_shape_in_eval_mode(arch: str, size: tuple[int, int]) -> None:
     assert torch.isfinite(out).all()
 
 
-def test_deep_supervision_returns_four_head_logits_in_training() -> None:
-    model = _model("nested_unet_ds", filters=SMALL).train()
-    model.set_inference_output("L1")  # ignored in training: the loss needs every head
+def test_deep_supervision_gives_four_head_logits_and_forward_the_deepest_in_both_modes() -> None:
+    model = _model("nested_unet_ds", filters=SMALL)
+    x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        outs = model(torch.randn(2, 3, 32, 32))
+        outs = model.train().forward_heads(x)
+        deepest = model(x)
+        assert isinstance(model.eval()(x), torch.Tensor)
+    torch.testing.assert_close(deepest, outs[3])  # train-mode BN: same batch statistics, same result
     assert isinstance(outs, list) and len(outs) == 4
     assert all(o.shape == (2, 1, 32, 32) for o in outs)
     # Logits, not probabilities: an untrained head gives values outside [0, 1].
@@ -174,24 +192,34 @@ def test_deep_supervision_returns_four_head_logits_in_training() -> None:
     assert not torch.allclose(outs[0], outs[3])
 
 
-def test_without_deep_supervision_one_tensor_in_both_modes() -> None:
-    model = _model("nested_unet", filters=SMALL)
+@pytest.mark.parametrize("arch", ["unet", "nested_unet"])
+def test_without_deep_supervision_one_head_in_both_modes(arch: str) -> None:
+    model = _model(arch, filters=SMALL)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert isinstance(model.train()(x), torch.Tensor)
-        assert isinstance(model.eval()(x), torch.Tensor)
+        for mode in (True, False):
+            model.train(mode)
+            assert isinstance(model(x), torch.Tensor)
+            (head,) = model.forward_heads(x)
+            assert torch.equal(head, model(x))
 
 
-def test_inference_output_choices_are_checked() -> None:
-    with pytest.raises(ModelError, match="'mean' is not available.*nested_unet_ds"):
-        build_model("nested_unet").set_inference_output("mean")
-    with pytest.raises(ModelError, match="'L5' is not available"):
-        build_model("nested_unet_ds").set_inference_output("L5")
-    with pytest.raises(ModelError, match="not available for U-Net"):
-        build_model("unet").set_inference_output("L1")
-    build_model("unet").set_inference_output("last")
-    assert build_model("nested_unet_ds", inference_output="L2").inference_output == "L2"
+def test_inference_output_choices_follow_the_model_and_are_checked() -> None:
+    with pytest.raises(ModelError, match="'mean' is not available.*choose one of last.*need deep supervision"):
+        output_forward(build_model("nested_unet"), "mean")
+    with pytest.raises(ModelError, match="'L5' is not available.*last, mean, L1, L2, L3, L4$"):
+        output_forward(build_model("nested_unet_ds"), "L5")
+    with pytest.raises(ModelError, match="'L1' is not available.*need deep supervision"):
+        output_forward(build_model("unet"), "L1")
+    with pytest.raises(ModelError, match="no head at level 2: its heads are at level\\(s\\) 4 .*deep supervision"):
+        build_model("nested_unet").forward_level(torch.zeros(1, 3, 32, 32), 2)
+    unet = build_model("unet")
+    assert output_forward(unet, "last") is unet
     assert build_model("nested_unet_ds").inference_choices == ("last", "mean", "L1", "L2", "L3", "L4")
+    assert build_model("nested_unet").inference_choices == unet.inference_choices == ("last",)
+    # A shallower network offers fewer levels: the list follows the depth.
+    shallow = build_model("nested_unet_ds", filters=(4, 8, 16))
+    assert shallow.inference_choices == ("last", "mean", "L1", "L2") == inference_outputs(2)
 
 
 @pytest.mark.parametrize("level", [1, 2, 3, 4])
@@ -202,9 +230,8 @@ def test_pruned_level_runs_only_the_nodes_its_head_needs(level: int) -> None:
         node.register_forward_hook(lambda _m, _i, _o, name=name: ran.append(name))
     for k, head in enumerate(model.heads):
         head.register_forward_hook(lambda _m, _i, _o, k=k: ran.append(f"head{k + 1}"))
-    model.set_inference_output(f"L{level}")
     with torch.no_grad():
-        model(torch.randn(1, 3, 32, 32))
+        model.forward_level(torch.randn(1, 3, 32, 32), level)
     expected = {f"x{i}_{j}" for i in range(5) for j in range(5) if i + j <= level} | {f"head{level}"}
     assert set(ran) == expected
     assert len(ran) == len(expected)  # each node once
@@ -234,7 +261,7 @@ def test_flop_count_leaves_the_model_untouched() -> None:
     ds = _model("nested_unet_ds", filters=SMALL)
     before = copy.deepcopy(ds.state_dict())
     assert count_forward_flops(ds, (2, 3, 32, 32), "L1") == 2 * count_forward_flops(ds, (1, 3, 32, 32), "L1")
-    assert ds.training and ds.inference_output == "last"
+    assert ds.training
     assert all(torch.equal(before[k], v) for k, v in ds.state_dict().items())
 
 
@@ -279,6 +306,28 @@ def test_wrong_channels_or_rank_is_a_clear_error() -> None:
         model(torch.zeros(3, 32, 32))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
+def test_input_checks_are_skipped_while_tracing_or_compiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As smp's check_input_shape: eager calls are checked; a trace or a compiled graph holds no Python check."""
+    bad = torch.zeros(1, 4, 30, 30)
+    with pytest.raises(ModelError):
+        check_input(bad, 3, 4)
+    for flag in ("torch.compiler.is_compiling", "torch.jit.is_tracing"):
+        with monkeypatch.context() as patch:
+            patch.setattr(flag, lambda: True)
+            check_input(bad, 3, 4)
+    model = _model("nested_unet_ds", filters=SMALL).eval()
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = model(x)
+        traced = torch.jit.trace(model, x)
+        torch.testing.assert_close(traced(x), expected)
+        with pytest.raises(RuntimeError):  # the trace has no ModelError branch: torch's own error
+            traced(torch.zeros(1, 4, 32, 32))
+        compiled = torch.compile(model.forward_level, backend="eager", fullgraph=True)
+        torch.testing.assert_close(compiled(x, 2), model.forward_level(x, 2))
+
+
 # --- training behaviour ------------------------------------------------------------------------
 
 
@@ -288,7 +337,7 @@ def test_gradients_reach_every_parameter(arch: str) -> None:
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(2, 3, 32, 32, generator=gen)
     target = (torch.rand(2, 1, 32, 32, generator=gen) > 0.5).float()
-    supervised_loss(model(x), target).backward()
+    supervised_loss(model.forward_heads(x), target).backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert missing == []
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
@@ -328,8 +377,6 @@ def test_eval_output_is_deterministic_and_independent_of_the_batch(arch: str) ->
     with torch.no_grad():
         first = model(torch.cat([a, b]))
         second = model(torch.cat([a, b * 0.1]))
-    first = first[-1] if isinstance(first, list) else first
-    second = second[-1] if isinstance(second, list) else second
     assert not torch.allclose(first[:1], second[:1])
 
 
@@ -357,9 +404,8 @@ def test_bfloat16_autocast_gives_finite_outputs_of_the_right_shape(arch: str) ->
     x = torch.randn(2, 3, 32, 32).to(memory_format=torch.channels_last)
     target = (torch.rand(2, 1, 32, 32) > 0.5).float()
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        outs = model.train()(x)
+        outs = model.train().forward_heads(x)
         loss = supervised_loss(outs, target)
-    outs = outs if isinstance(outs, list) else [outs]
     assert len(outs) == (4 if arch == "nested_unet_ds" else 1)
     assert all(o.shape == (2, 1, 32, 32) and torch.isfinite(o).all() for o in outs)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)

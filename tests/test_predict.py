@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from helpers_inference import write_model, write_processed, write_split
 from unetpp.cli import main
-from unetpp.commands.predict import INFERENCE_OUTPUT_CHOICES
+from unetpp.commands.predict import predict
 from unetpp.errors import UnetppError
 from unetpp.inference.loading import load_trained_model
 from unetpp.inference.predict import run_predict, to_float16
-from unetpp.models import INFERENCE_OUTPUTS
+from unetpp.models import build_model
 
 VAL = ["img005", "img001", "img007", "img003", "img006"]  # deliberately not sorted
 TRAIN = ["img000", "img002", "img004"]
@@ -41,8 +41,9 @@ def only_inputs(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
-def test_choices_match_models():
-    assert INFERENCE_OUTPUT_CHOICES == INFERENCE_OUTPUTS
+def test_choices_are_what_the_trained_models_offer():
+    (option,) = [p for p in predict.params if p.name == "inference_output"]
+    assert tuple(option.type.choices) == build_model("nested_unet_ds").inference_choices
 
 
 def test_predict_writes_probabilities_ids_and_figure(setup):
@@ -225,14 +226,14 @@ def test_bad_inputs_give_clear_errors_and_no_output(setup, tmp_path):
         (["--model", wrong_keys], "lacks the key(s) state_dict, arch, model_kwargs"),
         (["--model", mismatched], "do not fit architecture 'nested_unet'"),
         (["--model", setup["model"], "--figure-ids", "img000"], "not in the 'val' subset"),
-        (["--model", setup["model"], "--batch-size", "0"], "--batch-size"),
-        (["--model", setup["model"], "--figure-count", "0"], "--figure-count must be at least 1"),
+        (["--model", setup["model"], "--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range"),
+        (["--model", setup["model"], "--figure-count", "0"], "Invalid value for '--figure-count': 0 is not in"),
         (["--model", setup["model"], "--subset", "test"], "has no 'test' ids"),
         (["--model", setup["model"], "--device", "cuda:7"], "--device cuda:7"),
     ]
     for extra, message in cases:
         res = cli(*base, *extra)
-        assert res.exit_code == 1, (extra, res.output)
+        assert res.exit_code == (2 if message.startswith("Invalid value") else 1), (extra, res.output)
         assert message in res.output, (extra, res.output)
         assert "Traceback" not in res.output
         assert not out.exists() and not fig.exists()

@@ -21,12 +21,13 @@ from click.testing import CliRunner
 from unetpp.cli import main
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
+from unetpp.metrics import REDUCTIONS
 from unetpp.models import build_model
 from unetpp.training import loop
-from unetpp.metrics import REDUCTIONS
 from unetpp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, run_checkpoint_dir, save_checkpoint
+from unetpp.training.config import TrainConfig
 from unetpp.training.device import cpu_bf16_flags, resolve_device, resolve_precision
-from unetpp.training.loop import EpochStats, TrainConfig, shuffled_order, train, validation_pass
+from unetpp.training.loop import EpochStats, shuffled_order, train, validation_pass
 from unetpp.training.outputs import HISTORY_COLUMNS
 from unetpp.training.step import make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
@@ -172,7 +173,8 @@ def test_same_seed_gives_identical_history_and_weights(tmp_path, data):
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from unetpp.training.loop import TrainConfig, train
+    from unetpp.training.config import TrainConfig
+    from unetpp.training.loop import train
     tmp = Path(sys.argv[1])
 
     def die(epoch, row):
@@ -325,9 +327,6 @@ def run_cli(tmp_path: Path, data: tuple[Path, Path], *extra: str):
         (["--lr", "0"], "--lr 0.0 is not a positive number"),
         (["--lr", "-1e-3"], "--lr -0.001 is not a positive number"),
         (["--lr", "nan"], "--lr nan is not a positive number"),
-        (["--epochs", "0"], "--epochs 0 must be a positive whole number"),
-        (["--batch-size", "-4"], "--batch-size -4 must be a positive whole number"),
-        (["--patience", "0"], "--patience 0 must be a positive whole number"),
         (["--device", "cuda:7"], "--device cuda:7"),
         (["--device", "tpu"], "--device 'tpu'"),
     ],
@@ -336,6 +335,30 @@ def test_bad_options_fail_cleanly(tmp_path, data, extra, message):
     result = run_cli(tmp_path, data, *extra)
     assert result.exit_code == 1
     assert message in result.output and result.output.startswith("Error: ")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--patience", "--batch-size", "--num-threads"])
+def test_counts_below_one_are_usage_errors(tmp_path, data, option):
+    result = run_cli(tmp_path, data, option, "0")
+    assert result.exit_code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"epochs": 0}, "--epochs 0 must be a positive whole number"),
+        ({"batch_size": -4}, "--batch-size -4 must be a positive whole number"),
+        ({"patience": 0}, "--patience 0 must be a positive whole number"),
+        ({"num_threads": 0}, "--num-threads 0 must be 1 or more"),
+        ({"selection_metric": "dice"}, "--selection-metric 'dice' is unknown"),
+        ({"layout": "nhwc"}, "--layout 'nhwc' is unknown"),
+    ],
+)
+def test_library_callers_get_the_same_checks(tmp_path, data, change, message):
+    with pytest.raises(UnetppError, match=message):
+        train(config(tmp_path, data, **change))
     assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
 
 
@@ -414,7 +437,8 @@ def test_shuffle_depends_only_on_seed_and_epoch():
 
 def test_bf16_train_step_runs_and_learns():
     torch.manual_seed(0)
-    model = build_model("nested_unet_ds", **TINY)  # the list-of-heads path; unet's single head is simpler.to(memory_format=torch.channels_last)
+    # The deep-supervision path (four heads); unet's single head is simpler.
+    model = build_model("nested_unet_ds", **TINY).to(memory_format=torch.channels_last)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     # bf16 is emulated (slow) on CPUs without AVX-512 BF16/AMX: keep this to 16x16 and 4 steps.
@@ -426,11 +450,21 @@ def test_bf16_train_step_runs_and_learns():
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
 
-def test_cli_help_lists_every_architecture():
-    from unetpp.commands.train import ARCH_NAMES
-    from unetpp.models import ARCHITECTURES
+def test_cli_defaults_are_train_config_defaults_and_help_imports_no_torch():
+    from dataclasses import MISSING, fields
 
-    assert list(ARCH_NAMES) == list(ARCHITECTURES)
+    from unetpp.commands.train import train as train_command
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    options = {p.name: p.default for p in train_command.params}
+    options["split"] = options.pop("split_path")
+    assert {name: options[name] for name in defaults} == defaults
+    script = ("import sys; from unetpp.cli import main\n"
+              "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+              "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert all(name in out for name in ("unet", "nested_unet", "nested_unet_ds"))
+    assert out.strip().endswith("False")
 
 
 # --- memory layout ------------------------------------------------------------------------------

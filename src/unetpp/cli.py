@@ -2,7 +2,8 @@
 
 Sub-commands are imported only when they run, so `unetpp --help` stays fast
 (it never imports torch) and a broken optional dependency of one stage does
-not break the others.
+not break the others. This is also where the library's `UnetppError`s become
+click's `Error: <message>` with exit status 1 and no traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import importlib
 
 import click
+
+from unetpp.errors import UnetppError
 
 # name -> (module path, attribute, one-line description shown by `unetpp --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -30,7 +33,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose sub-commands are imported on first use."""
+    """A click group whose sub-commands are imported on first use and whose errors reach the user as messages."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the sub-command; a `UnetppError` (from parsing or running it) becomes a clean CLI error."""
+        try:
+            return super().invoke(ctx)
+        except UnetppError as error:
+            raise click.ClickException(error.message) from error
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,17 +35,15 @@ def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = DI
         return 0.5 * bce + (1.0 - dice.mean())
 
 
-def supervised_loss(outputs: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-    """BCE+Dice of one output, or the mean over deep-supervision heads when given a list."""
-    if isinstance(outputs, (list, tuple)):
-        if not outputs:
-            raise ValueError("supervised_loss got an empty list of outputs")
-        return torch.stack([bce_dice_loss(o, target) for o in outputs]).mean()
-    return bce_dice_loss(outputs, target)
+def supervised_loss(heads: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """BCE+Dice of each head's logits, averaged: the deep-supervision loss (with one head, that head's loss)."""
+    if not heads:
+        raise ValueError("supervised_loss got an empty list of heads")
+    return torch.stack([bce_dice_loss(logits, target) for logits in heads]).mean()
 
 
 class BCEDiceLoss(nn.Module):
     """Module form of `supervised_loss`, for code that expects an nn.Module criterion."""
 
-    def forward(self, outputs: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-        return supervised_loss(outputs, target)
+    def forward(self, heads: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        return supervised_loss(heads, target)

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-REDUCTIONS = ("per_image", "pooled", "batch_pooled")
+from unetpp.choices import REDUCTIONS
+
 REFERENCE_BATCH_SIZE = 16
 
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from unetpp.benchmarking.paths import StepPath, build_for_path
 from unetpp.benchmarking.train_steps import synchronize, synthetic_batch_source
 from unetpp.inference.predictor import predict_batch
+from unetpp.models import NestedUNet, UNet, output_forward
 from unetpp.models.flops import count_forward_flops
 
 # (arch, inference output) pairs the issue asks about: U-Net and the pruned UNet++ levels.
@@ -69,20 +70,20 @@ def time_inference(
     images, _ = synthetic_batch_source(batch_size, size, seed)
     array = images.numpy()
     results = []
-    models: dict[str, torch.nn.Module] = {}
+    models: dict[str, UNet | NestedUNet] = {}
     with tqdm(total=len(cases) * (warmup + batches), desc="inference", unit="batch", leave=False,
               disable=None if progress is None else not progress) as bar:
         for arch, output in cases:
             if arch not in models:
                 models[arch] = build_for_path(arch, path, device, seed, model_kwargs)[0].eval()
             model = models[arch]
-            model.set_inference_output(output)  # type: ignore[operator]
+            forward = output_forward(model, output)
             flops = count_forward_flops(model, (1, model.in_channels, size, size), output)
             times = []
             for k in range(warmup + batches):
                 synchronize(device)
                 start = time.perf_counter()
-                predict_batch(model, array, device, path.precision)
+                predict_batch(forward, array, device, path.precision)
                 synchronize(device)
                 if k >= warmup:
                     times.append(time.perf_counter() - start)

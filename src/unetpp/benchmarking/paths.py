@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from unetpp.choices import BENCH_VARIANTS
 from unetpp.models import build_model
+from unetpp.training.config import TrainConfig
 from unetpp.training.device import resolve_precision
-
-DEFAULT_LR = 3e-4  # `unetpp train --lr` default; Adam's cost does not depend on it
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,15 @@ def default_path(
 
 
 def variant_paths() -> dict[str, StepPath]:
-    """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth."""
-    return {
-        "channels_last_fp32": StepPath("channels_last_fp32", "fp32", True),
-        "nchw_bf16": StepPath("nchw_bf16", "bf16", False),
-        "channels_last_bf16": StepPath("channels_last_bf16", "bf16", True),
-    }
+    """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth.
+
+    Each name in `BENCH_VARIANTS` is "<layout>_<precision>" and says what it sets up.
+    """
+    paths = {}
+    for name in BENCH_VARIANTS:
+        layout, precision = name.rsplit("_", 1)
+        paths[name] = StepPath(name, precision, channels_last=layout == "channels_last")
+    return paths
 
 
 def build_for_path(
@@ -85,5 +88,5 @@ def build_for_path(
     torch.manual_seed(seed)
     kwargs = {**(model_kwargs or {}), **path.model_kwargs}
     model = build_model(arch, **kwargs).to(device, memory_format=path.memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=DEFAULT_LR)
+    optimizer = torch.optim.Adam(model.parameters(), lr=TrainConfig.lr)  # Adam's cost does not depend on it
     return model, optimizer

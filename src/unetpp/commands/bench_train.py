@@ -7,24 +7,26 @@ from pathlib import Path
 
 import click
 
-from unetpp.commands.options import ARCH_NAMES, device_option
+from unetpp.choices import ARCHITECTURES, BENCH_VARIANTS
+from unetpp.commands.options import device_option
 from unetpp.errors import UnetppError
+from unetpp.training.config import TrainConfig
 
-VARIANT_NAMES = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")  # benchmarking.paths.variant_paths
 MIN_STEPS = 10
 
 
 @click.command("bench-train")
-@click.option("--arch", "archs", multiple=True, type=click.Choice(ARCH_NAMES),
+@click.option("--arch", "archs", multiple=True, type=click.Choice(list(ARCHITECTURES)),
               help="Architecture to time; repeat for several [default: all three].")
-@click.option("--steps", type=int, default=MIN_STEPS, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=MIN_STEPS, show_default=True,
               help=f"Timed training steps per path (the median is reported); at least {MIN_STEPS}.")
-@click.option("--warmup", type=int, default=2, show_default=True,
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True,
               help="Untimed steps per path first (allocator, oneDNN kernel choice).")
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per step.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True,
+              help="Images per step.")
 @click.option("--size", type=int, default=96, show_default=True,
               help="Image side in pixels; a multiple of 16 (the networks pool four times).")
-@click.option("--threads", type=int, default=None,
+@click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads [default: all cores available, as `unetpp train` uses].")
 @device_option
 @click.option("--inference/--no-inference", default=True, show_default=True,
@@ -34,7 +36,7 @@ MIN_STEPS = 10
                    "is native here).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write every measurement (all step times, machine, settings) to this JSON file.")
-@click.option("--also", "variants", multiple=True, type=click.Choice(VARIANT_NAMES),
+@click.option("--also", "variants", multiple=True, type=click.Choice(BENCH_VARIANTS),
               help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_fp32 = "
                    "fp32 in channels_last whatever the layout choice; *_bf16 = bf16 autocast (very slow where "
                    "the CPU has no native bf16).")
@@ -61,26 +63,20 @@ def bench_train(
     (exactly what `unetpp train --precision auto` runs), their ratio and achieved GFLOP/s; then
     inference images/s. The two paths' steps are interleaved so machine load affects both alike.
     """
-    if steps < (1 if allow_few_steps else MIN_STEPS):
+    if steps < MIN_STEPS and not allow_few_steps:
         raise UnetppError(
             f"--steps {steps} is too few for a median: use --steps {MIN_STEPS} or more "
             f"(or add --allow-few-steps for a smoke test)"
         )
-    if warmup < 0:
-        raise UnetppError(f"--warmup {warmup} must be 0 or more")
-    if batch_size < 1:
-        raise UnetppError(f"--batch-size {batch_size} must be 1 or more")
     if size < 16 or size % 16:
         raise UnetppError(f"--size {size} must be a positive multiple of 16 (the networks halve it four times)")
-    if threads is not None and threads < 1:
-        raise UnetppError(f"--threads {threads} must be 1 or more (or leave it out for all cores)")
 
     from unetpp.atomic import atomic_path
     from unetpp.benchmarking.report import BenchSettings, format_report, run_benchmark
     from unetpp.training.device import default_num_threads, resolve_device
 
     settings = BenchSettings(
-        archs=archs or ARCH_NAMES, steps=steps, warmup=warmup, batch_size=batch_size, size=size,
+        archs=archs or tuple(ARCHITECTURES), steps=steps, warmup=warmup, batch_size=batch_size, size=size,
         threads=threads or default_num_threads(), inference=inference, variants=variants, peak=peak,
     )
     result = run_benchmark(settings, resolve_device(device), progress=progress)

@@ -50,7 +50,7 @@ import click
 )
 @click.option(
     "--batch-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=16,
     show_default=True,
     help="Batch size of the batch_pooled reduction (16 is the reference's validation batch).",

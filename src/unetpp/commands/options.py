@@ -1,7 +1,7 @@
 """Options shared by several stage commands, declared once so their help and choices never drift apart.
 
-Choices are kept literal so `--help` never imports torch; tests check them
-against the library's own lists.
+Choices come from `unetpp.choices`, the table the library checks against
+too; it imports no torch, so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ from pathlib import Path
 
 import click
 
-ARCH_NAMES = ("unet", "nested_unet", "nested_unet_ds")
-PRECISION_CHOICES = ("auto", "fp32", "bf16")
-INFERENCE_OUTPUT_CHOICES = ("last", "mean", "L1", "L2", "L3", "L4")
-REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # unetpp.metrics.REDUCTIONS
-LAYOUTS = ("auto", "channels_last", "nchw")  # unetpp.training.layout.LAYOUTS
+from unetpp.choices import DEFAULT_DEPTH, DEVICES, PRECISIONS, inference_outputs
 
 model_option = click.option(
     "--model",
@@ -24,11 +20,11 @@ model_option = click.option(
     help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
 )
 device_option = click.option(
-    "--device", default="auto", show_default=True, help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+    "--device", default="auto", show_default=True, help=f"{DEVICES}; auto picks CUDA, then MPS, then the CPU."
 )
 precision_option = click.option(
     "--precision",
-    type=click.Choice(PRECISION_CHOICES),
+    type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
     help="auto: bf16 autocast where the device does bf16 natively (CUDA with bf16, CPUs with AVX-512 BF16 or "
@@ -36,11 +32,12 @@ precision_option = click.option(
 )
 inference_output_option = click.option(
     "--inference-output",
-    type=click.Choice(INFERENCE_OUTPUT_CHOICES),
+    type=click.Choice(inference_outputs(DEFAULT_DEPTH)),  # what `unetpp train`'s models offer
     default="last",
     show_default=True,
-    help="Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
-    "or a pruned level L1..L4 that computes only what that head needs. Other models accept only 'last'.",
+    help=f"Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
+    f"or a pruned level L1..L{DEFAULT_DEPTH} that computes only what that head needs. Other models accept only "
+    f"'last'.",
 )
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."

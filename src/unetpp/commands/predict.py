@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from unetpp.commands.options import (
-    INFERENCE_OUTPUT_CHOICES,
     device_option,
     inference_output_option,
     model_option,
@@ -16,7 +15,6 @@ from unetpp.commands.options import (
 )
 
 SUBSET_CHOICES = ("train", "val", "test")
-__all__ = ["INFERENCE_OUTPUT_CHOICES", "predict"]
 
 
 def split_ids(value: str | None) -> list[str] | None:
@@ -64,18 +62,20 @@ def split_ids(value: str | None) -> list[str] | None:
 @click.option(
     "--figure-ids",
     default=None,
-    help="Comma-separated ids to draw in --figure (default: the first --figure-count ids of the subset, " "sorted).",
+    help="Comma-separated ids to draw in --figure (default: the first --figure-count ids of the subset, sorted).",
 )
 @click.option(
     "--figure-count",
-    type=int,
+    type=click.IntRange(min=1),
     default=4,
     show_default=True,
     help="How many images the figure shows when --figure-ids is not given.",
 )
 @device_option
 @precision_option
-@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per forward pass.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass."
+)
 @inference_output_option
 @progress_option
 def predict(

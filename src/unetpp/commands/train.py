@@ -1,4 +1,7 @@
-"""`unetpp train`: parse options and hand them to `unetpp.training.loop.train`."""
+"""`unetpp train`: parse options and hand them to `unetpp.training.loop.train`.
+
+Every default is `TrainConfig`'s, read from the class without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,11 @@ from pathlib import Path
 
 import click
 
-from unetpp.commands.options import (
-    ARCH_NAMES,
-    LAYOUTS,
-    REDUCTIONS,
-    device_option,
-    precision_option,
-    progress_option,
-)
+from unetpp.choices import LAYOUTS, REDUCTIONS, arch_help
+from unetpp.commands.options import device_option, precision_option, progress_option
+from unetpp.training.config import TrainConfig
+
+COUNT = click.IntRange(min=1)
 
 
 @click.command()
@@ -21,32 +21,34 @@ from unetpp.commands.options import (
               help="Processed HDF5 written by `unetpp preprocess` (e.g. data/processed/dsb2018_96.h5).")
 @click.option("--split", "split_path", type=click.Path(path_type=Path), required=True,
               help="split.json written by `unetpp split`; trains on 'train', selects the best epoch on 'val'.")
-@click.option("--arch", required=True, help=f"Architecture to train: one of {', '.join(ARCH_NAMES)}.")
-@click.option("--epochs", type=int, default=200, show_default=True, help="Maximum number of epochs (the reference protocol: 200, with early stopping).")
-@click.option("--patience", type=int, default=20, show_default=True,
+@click.option("--arch", required=True, help=arch_help())
+@click.option("--epochs", type=COUNT, default=TrainConfig.epochs, show_default=True,
+              help="Maximum number of epochs (the reference protocol: 200, with early stopping).")
+@click.option("--patience", type=COUNT, default=TrainConfig.patience, show_default=True,
               help="Stop after this many epochs without a better val IoU (under --selection-metric).")
-@click.option("--selection-metric", type=click.Choice(REDUCTIONS), default="batch_pooled", show_default=True,
+@click.option("--selection-metric", type=click.Choice(REDUCTIONS), default=TrainConfig.selection_metric,
+              show_default=True,
               help="The val IoU that picks the kept epoch and drives early stopping: per_image (mean of each "
                    "image's IoU), pooled (over the whole val set) or batch_pooled (pooled within each val batch, "
                    "averaged weighted by batch size: the reference implementation's AverageMeter). All three are "
                    "recorded in history.csv every epoch.")
-@click.option("--lr", type=float, default=3e-4, show_default=True, help="Adam learning rate.")
-@click.option("--batch-size", type=int, default=16, show_default=True,
+@click.option("--lr", type=float, default=TrainConfig.lr, show_default=True, help="Adam learning rate.")
+@click.option("--batch-size", type=COUNT, default=TrainConfig.batch_size, show_default=True,
               help="Images per batch for training and validation (the last training batch may be smaller).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weight initialisation and the per-epoch shuffle.")
 @device_option
 @precision_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for model.pt, history.csv and train.json (written only at the end).")
-@click.option("--num-threads", type=int, default=None,
+@click.option("--num-threads", type=COUNT, default=TrainConfig.num_threads,
               help="Torch CPU threads [default: all cores available to this process].")
-@click.option("--layout", type=click.Choice(LAYOUTS), default="auto", show_default=True,
+@click.option("--layout", type=click.Choice(LAYOUTS), default=TrainConfig.layout, show_default=True,
               help="Memory layout of training. auto: channels_last on GPUs and with bf16; for fp32 on a CPU, "
                    "times a few steps in each layout once per machine (kept in ~/.cache/unetpp/layout.json, "
                    "or $UNETPP_CACHE_DIR) and takes channels_last only when clearly faster. channels_last / nchw "
                    "pin it. It changes only the fp32 summation order, not the maths; a resumed run keeps its layout.")
-@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=TrainConfig.checkpoint_dir,
               envvar="UNETPP_CHECKPOINT_DIR", show_envvar=True,
               help="Root folder of the per-epoch resume checkpoints; each run uses <root>/<--out as a name>-<hash "
                    "of the settings and data>, removed after success [default: .checkpoints under the working "
@@ -76,7 +78,6 @@ def train(
     Killed and rerun with the same arguments, it resumes after the last
     completed epoch and ends with the same result as an uninterrupted run.
     """
-    from unetpp.training.loop import TrainConfig
     from unetpp.training.loop import train as run_training
 
     config = TrainConfig(

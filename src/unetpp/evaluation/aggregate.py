@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from unetpp.atomic import atomic_path
+from unetpp.choices import ARCHITECTURES
 from unetpp.errors import UnetppError
 from unetpp.evaluation.compare import compare_archs, comparison_markdown
 
@@ -246,8 +247,6 @@ def summary_markdown(table: Table, results: Sequence[RunResult], dsb2018: bool =
     With `dsb2018` (the data is the stage1_train release) the title names DSB2018 and the
     published IoU stands beside ours; for any other data both would claim too much.
     """
-    from unetpp.models import ARCHITECTURES
-
     header = (
         "Architecture",
         "Parameters",
@@ -315,8 +314,6 @@ def curves_figure(results: Sequence[RunResult]):
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from unetpp.models import ARCHITECTURES
-
     fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_iou = fig.subplots(1, 2)
@@ -358,8 +355,6 @@ PUBLISHED_NOTE = """- **Published IoU**: the IoU the original blog reports for t
 
 def check_options(archs: Sequence[str], seeds: Sequence[int]) -> None:
     """Each --arch known and given once, each --seed given once, at least one of each."""
-    from unetpp.models import ARCHITECTURES
-
     if not archs:
         raise UnetppError("no --arch given: name each architecture to aggregate, e.g. --arch unet --arch nested_unet")
     if not seeds:

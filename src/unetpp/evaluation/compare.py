@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from unetpp.choices import ARCHITECTURES
 from unetpp.errors import UnetppError
 
 # (arch, baseline): each is compared only when both are aggregated.
@@ -164,8 +165,6 @@ def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[
     """The summary.md section: one row per comparison and seed (and pooled with several seeds), then what it says."""
     if not comparisons:
         return ""
-    from unetpp.models import ARCHITECTURES
-
     header = ("Comparison", "Seed", "Images", "Mean IoU difference", "95% interval")
     lines = ["| " + " | ".join(header) + " |", "|:---|:---|---:|---:|---:|"]
     pairs = {comparison_name(a, b): (a, b) for a, b in COMPARISONS}

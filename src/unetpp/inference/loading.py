@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
+from unetpp.choices import ARCHITECTURES
 from unetpp.errors import UnetppError
-from unetpp.models import ARCHITECTURES, INFERENCE_OUTPUTS, build_model
+from unetpp.models import NestedUNet, UNet, build_model, output_forward
 
 REQUIRED_KEYS = ("state_dict", "arch", "model_kwargs")
 _RETRAIN = "retrain it with `unetpp train` (or `snakemake`/`dvc repro`)"
@@ -65,7 +66,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
-def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> nn.Module:
+def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> UNet | NestedUNet:
     """Rebuild the architecture the checkpoint names and load its weights (strictly)."""
     try:
         model = build_model(checkpoint["arch"], **checkpoint["model_kwargs"])
@@ -84,33 +85,29 @@ def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[st
     return model
 
 
-def set_inference_output(model: nn.Module, mode: str, path: str | os.PathLike[str], arch: str) -> None:
-    """Select what the eval forward returns; only deep-supervision models offer more than `last`."""
-    if mode not in INFERENCE_OUTPUTS:
-        raise UnetppError(f"--inference-output {mode!r} is unknown: choose one of {', '.join(INFERENCE_OUTPUTS)}")
-    setter = getattr(model, "set_inference_output", None)
-    if setter is None:
-        if mode != "last":
-            raise UnetppError(
-                f"--inference-output {mode} needs a deep-supervision model, but {path} is {arch!r} "
-                f"(one output head): use --inference-output last, or a nested_unet_ds model"
-            )
-        return
-    try:
-        setter(mode)
-    except ValueError as exc:
-        raise UnetppError(f"--inference-output {mode} does not suit {path} ({arch!r}): {exc}") from exc
+def select_output(
+    model: UNet | NestedUNet, output: str, path: str | os.PathLike[str], arch: str
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The forward that computes `--inference-output output` with `model`; refused with the file named."""
+    choices = model.inference_choices
+    if output in choices:
+        return output_forward(model, output)
+    if len(choices) == 1:
+        raise UnetppError(
+            f"--inference-output {output} needs a deep-supervision model, but {path} is {arch!r} "
+            f"(one output head): use --inference-output last, or a nested_unet_ds model"
+        )
+    raise UnetppError(
+        f"--inference-output {output} is not available for {path} ({arch!r}): choose one of {', '.join(choices)}"
+    )
 
 
 def load_trained_model(
-    path: str | os.PathLike[str],
-    device: torch.device | str = "cpu",
-    inference_output: str = "last",
-) -> tuple[nn.Module, dict[str, Any]]:
+    path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> tuple[UNet | NestedUNet, dict[str, Any]]:
     """(model in eval mode on `device`, channels_last, and the checkpoint dict)."""
     checkpoint = read_checkpoint(path)
     model = build_from_checkpoint(checkpoint, path)
-    set_inference_output(model, inference_output, path, checkpoint["arch"])
     model.eval()
     model.to(device=torch.device(device), memory_format=torch.channels_last)
     return model, checkpoint

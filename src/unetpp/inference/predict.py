@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from unetpp.atomic import atomic_path
+from unetpp.choices import ARCHITECTURES
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
 from unetpp.inference.figures import sample_figure
-from unetpp.inference.loading import load_trained_model
+from unetpp.inference.loading import load_trained_model, select_output
 from unetpp.inference.predictor import predict_probabilities
 from unetpp.inference.runtime import resolve_runtime
 from unetpp.metrics import counts_from_probabilities, per_image_iou
-from unetpp.models import ARCHITECTURES
 
 DEFAULT_FIGURE_COUNT = 4
 
@@ -105,18 +105,19 @@ def run_predict(
     torch_device, used_precision = resolve_runtime(device, precision)
     data = load_processed(data_path, split_path, subset)
     shown = choose_figure_ids(data.ids, figure_ids, figure_count, subset) if figure is not None else []
-    model, checkpoint = load_trained_model(model_path, torch_device, inference_output)
-    multiple = 2 ** getattr(model, "depth", 4)
+    model, checkpoint = load_trained_model(model_path, torch_device)
+    arch = str(checkpoint["arch"])
+    forward = select_output(model, inference_output, model_path, arch)
+    multiple = 2**model.depth
     if data.size % multiple:
         raise UnetppError(
             f"images in {data_path} are {data.size}x{data.size}, not a multiple of {multiple} as the network "
             f"needs: rerun `unetpp preprocess` with --size a multiple of {multiple}"
         )
 
-    arch = str(checkpoint["arch"])
     probs = to_float16(
         predict_probabilities(
-            model, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {arch}"
+            forward, data.images, torch_device, used_precision, batch_size, progress, description=f"predict {arch}"
         )
     )
     fig = None

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
@@ -38,8 +37,8 @@ from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
 from unetpp.errors import UnetppError
 from unetpp.inference.downscale import downscale_image
 from unetpp.inference.images import collect_inputs, plan_outputs, read_image, write_mask
-from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predictor import predict_batch
+from unetpp.inference.loading import load_trained_model, select_output
+from unetpp.inference.predictor import Forward, predict_batch
 from unetpp.inference.runtime import resolve_runtime
 
 MODES = ("resize", "pad")
@@ -74,14 +73,14 @@ def resize_probabilities(probs: np.ndarray, height: int, width: int) -> np.ndarr
 
 
 def image_probabilities(
-    model: nn.Module, image: np.ndarray, mode: str, size: int, multiple: int, device: torch.device, precision: str
+    forward: Forward, image: np.ndarray, mode: str, size: int, multiple: int, device: torch.device, precision: str
 ) -> np.ndarray:
-    """(H,W) foreground probabilities for one (H,W,3) uint8 image."""
+    """(H,W) foreground probabilities for one (H,W,3) uint8 image (`forward`: see `predictor.predict_batch`)."""
     height, width = image.shape[:2]
     if mode == "pad":
         padded = pad_to_multiple(image, multiple)
-        return predict_batch(model, padded[None], device, precision)[0, :height, :width]
-    probs = predict_batch(model, downscale_image(image, size)[None], device, precision)[0]
+        return predict_batch(forward, padded[None], device, precision)[0, :height, :width]
+    probs = predict_batch(forward, downscale_image(image, size)[None], device, precision)[0]
     return resize_probabilities(probs, height, width)
 
 
@@ -121,8 +120,9 @@ def run_predict_images(
     files = collect_inputs(inputs, out)
     targets = plan_outputs(files, out)
     torch_device, used_precision = resolve_runtime(device, precision)
-    model, checkpoint = load_trained_model(model_path, torch_device, inference_output)
-    multiple = 2 ** getattr(model, "depth", 4)
+    model, checkpoint = load_trained_model(model_path, torch_device)
+    forward = select_output(model, inference_output, model_path, checkpoint["arch"])
+    multiple = 2**model.depth
     side = training_size(checkpoint, size)
     if mode == "resize" and (side < multiple or side % multiple):
         raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
@@ -134,7 +134,7 @@ def run_predict_images(
         list(zip(files, targets)), desc="predict", unit="image", disable=None if progress is None else not progress
     ):
         image = read_image(path, max_pixels)
-        probs = image_probabilities(model, image, mode, side, multiple, torch_device, used_precision)
+        probs = image_probabilities(forward, image, mode, side, multiple, torch_device, used_precision)
         with atomic_path(target) as tmp:
             write_mask(tmp, probs > 0.5)
         written.append(target)

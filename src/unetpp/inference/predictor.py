@@ -9,13 +9,16 @@ bf16 autocast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from unetpp.training.device import autocast
 from unetpp.training.step import to_model_input
+
+Forward = Callable[[torch.Tensor], torch.Tensor]  # input batch -> logits (N, 1, H, W)
 
 
 def to_input_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -24,17 +27,19 @@ def to_input_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_batch(model: nn.Module, images: np.ndarray, device: torch.device, precision: str) -> np.ndarray:
-    """Probabilities (N,H,W) float32 for one batch of (N,H,W,3) uint8 images."""
+def predict_batch(forward: Forward, images: np.ndarray, device: torch.device, precision: str) -> np.ndarray:
+    """Probabilities (N,H,W) float32 for one batch of (N,H,W,3) uint8 images.
+
+    `forward` is an eval-mode model (its deepest head) or the method
+    `loading.select_output` picked for another output.
+    """
     with autocast(device, precision):
-        logits = model(to_input_tensor(images, device))
-    if isinstance(logits, (list, tuple)):  # a deep-supervision model left in training mode
-        raise RuntimeError("the model returned several outputs: call model.eval() before predicting")
+        logits = forward(to_input_tensor(images, device))
     return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
 
 
 def predict_probabilities(
-    model: nn.Module,
+    forward: Forward,
     images: np.ndarray,
     device: torch.device,
     precision: str,
@@ -53,5 +58,5 @@ def predict_probabilities(
     starts = range(0, n, batch_size)
     for start in tqdm(starts, desc=description, unit="batch", disable=None if progress is None else not progress):
         stop = min(start + batch_size, n)
-        out[start:stop] = predict_batch(model, images[start:stop], device, precision)
+        out[start:stop] = predict_batch(forward, images[start:stop], device, precision)
     return out

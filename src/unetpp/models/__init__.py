@@ -1,18 +1,20 @@
-"""U-Net and UNet++ architectures, one module each, sharing `blocks`."""
+"""U-Net and UNet++ architectures, one module each, sharing `blocks`; they depend on torch alone."""
 
-from unetpp.models.blocks import ModelError, VGGBlock
-from unetpp.models.nested_unet import INFERENCE_OUTPUTS, NestedUNet
-from unetpp.models.registry import ARCHITECTURES, arch_help, build_model, count_parameters
+from unetpp.choices import ARCHITECTURES
+from unetpp.errors import ModelError
+from unetpp.models.blocks import VGGBlock
+from unetpp.models.nested_unet import NestedUNet
+from unetpp.models.registry import BUILDERS, build_model, count_parameters, output_forward
 from unetpp.models.unet import UNet
 
 __all__ = [
     "ARCHITECTURES",
-    "INFERENCE_OUTPUTS",
+    "BUILDERS",
     "ModelError",
     "NestedUNet",
     "UNet",
     "VGGBlock",
-    "arch_help",
     "build_model",
     "count_parameters",
+    "output_forward",
 ]

@@ -5,17 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from unetpp.errors import UnetppError
+from unetpp.choices import DEFAULT_FILTERS
+from unetpp.errors import ModelError
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
-
-
-class ModelError(UnetppError, ValueError):
-    """A model asked for something it cannot do (bad input size, unknown option).
-
-    A `UnetppError`, so the CLI prints the message without a traceback, and a
-    `ValueError`, so library callers can catch it the ordinary way.
-    """
 
 
 class VGGBlock(nn.Sequential):
@@ -60,7 +53,7 @@ def check_filters(filters: tuple[int, ...]) -> None:
     if len(filters) < 2 or any(int(f) < 1 for f in filters):
         raise ModelError(
             f"filters {filters} must list at least two positive channel counts, one per level "
-            f"(the reference uses 32, 64, 128, 256, 512)"
+            f"(the reference uses {', '.join(map(str, DEFAULT_FILTERS))})"
         )
 
 
@@ -69,7 +62,13 @@ def check_input(x: torch.Tensor, in_channels: int, depth: int) -> None:
 
     The spatial size must survive `depth` halvings without losing pixels,
     otherwise the decoder's upsampled maps no longer line up with the skips.
+    Skipped while torch.compile or the JIT tracer runs the model (as smp's
+    `check_input_shape` is): there these Python branches on shapes would
+    become guards or be baked into the trace; a bad input still fails, in
+    torch's own words.
     """
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return
     if x.ndim != 4:
         raise ModelError(f"input must be a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
     if x.shape[1] != in_channels:
@@ -82,6 +81,5 @@ def check_input(x: torch.Tensor, in_channels: int, depth: int) -> None:
     if height % multiple or width % multiple:
         raise ModelError(
             f"input height and width must both be divisible by {multiple} (the network halves them "
-            f"{depth} times), got {height}x{width}: pad or resize the image to a multiple of {multiple} "
-            f"first (`unetpp predict-images` pads automatically)"
+            f"{depth} times), got {height}x{width}: pad or resize the image to a multiple of {multiple} first"
         )

@@ -13,44 +13,42 @@ import copy
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from unetpp.models.nested_unet import NestedUNet
+from unetpp.models.registry import BUILDERS, build_model, output_forward
+from unetpp.models.unet import UNet
 
 
 def count_forward_flops(
-    model: nn.Module,
+    model: UNet | NestedUNet,
     input_shape: Sequence[int] = (1, 3, 96, 96),
-    inference_output: str | None = None,
+    output: str = "last",
 ) -> int:
-    """FLOPs of one eval-mode forward pass on an input of `input_shape`.
+    """FLOPs of one eval-mode forward pass computing `output` ("last", "mean", "L1".."L4") on `input_shape`.
 
     Runs on a copy of the model on the meta device: the count depends only
     on shapes, so no arithmetic is done and the model itself (weights, BN
-    statistics, train/eval mode, inference output) is left untouched.
-    `inference_output` ("last", "mean", "L1".."L4") is set on the copy.
-    Divide by the batch size in `input_shape` for a per-image figure.
+    statistics, train/eval mode) is left untouched. Divide by the batch size
+    in `input_shape` for a per-image figure.
     """
     ghost = copy.deepcopy(model).to("meta").eval()
-    if inference_output is not None:
-        ghost.set_inference_output(inference_output)  # type: ignore[operator]
+    forward = output_forward(ghost, output)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        ghost(torch.zeros(tuple(input_shape), device="meta"))
+        forward(torch.zeros(tuple(input_shape), device="meta"))
     return int(counter.get_total_flops())
 
 
-def gflops_per_image(model: nn.Module, size: int = 96, inference_output: str | None = None) -> float:
+def gflops_per_image(model: UNet | NestedUNet, size: int = 96, output: str = "last") -> float:
     """Forward GFLOP (1e9, PyTorch's 2-FLOPs-per-multiply-add convention) for one size x size image."""
-    in_channels = int(getattr(model, "in_channels", 3))
-    return count_forward_flops(model, (1, in_channels, size, size), inference_output) / 1e9
+    return count_forward_flops(model, (1, model.in_channels, size, size), output) / 1e9
 
 
 def flops_table(size: int = 96) -> dict[str, float]:
     """Forward GFLOP per size x size image for every architecture and inference output."""
-    from unetpp.models.registry import ARCHITECTURES, build_model
-
     table: dict[str, float] = {}
-    for arch in ARCHITECTURES:
+    for arch in BUILDERS:
         model = build_model(arch)
         for output in model.inference_choices:
             key = arch if output == "last" else f"{arch}:{output}"

@@ -7,35 +7,34 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.models.blocks import ModelError, Upsample2x, VGGBlock, check_filters, check_input
-
-INFERENCE_OUTPUTS = ("last", "mean", "L1", "L2", "L3", "L4")
+from unetpp.choices import DEFAULT_FILTERS, inference_outputs
+from unetpp.errors import ModelError
+from unetpp.models.blocks import Upsample2x, VGGBlock, check_filters, check_input
 
 
 class NestedUNet(nn.Module):
     """Nodes X(i,j), i = level, j = position along the skip pathway, i + j <= depth.
 
     X(i,0) = block(pool(X(i-1,0)));  X(i,j) = block(cat(X(i,0..j-1), up(X(i+1,j-1)))).
-    Outputs are logits. With deep supervision a 1x1 head sits on each X(0,j),
-    j = 1..depth; in training mode the model returns all their logits (a list,
-    shallowest first, whatever `inference_output` says). In eval mode it
-    returns one tensor chosen by `inference_output`:
+    A 1x1 head sits on X(0,depth), and with deep supervision on every X(0,L),
+    L = 1..depth (`head_levels`). Every output is logits and has its own method,
+    the same in training and eval mode, so each caller asks for what it means:
 
-    - "last": the deepest head X(0,depth) (the default; the only choice without deep supervision);
-    - "mean": the mean of the heads' logits (not of their probabilities);
-    - "L1".."L4": the head of X(0,L), computing only the nodes that head needs,
-      i.e. X(i,j) with i + j <= L (L1 runs X(0,0), X(1,0) and X(0,1) only).
+    - `forward(x)`: the deepest head, X(0,depth): the network's prediction;
+    - `forward_heads(x)`: every head, shallowest first: what the deep-supervision loss averages;
+    - `forward_level(x, L)`: the head on X(0,L) alone, computing only the nodes it
+      needs, X(i,j) with i + j <= L (L1 runs X(0,0), X(1,0) and X(0,1) only);
+    - `forward_mean(x)`: the mean of the heads' logits (not of their probabilities).
     """
 
     def __init__(
         self,
         in_channels: int = 3,
         num_classes: int = 1,
-        filters: Sequence[int] = (32, 64, 128, 256, 512),
+        filters: Sequence[int] = DEFAULT_FILTERS,
         deep_supervision: bool = False,
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
-        inference_output: str = "last",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -55,34 +54,23 @@ class NestedUNet(nn.Module):
                     in_ch = self.filters[i] * j + self.filters[i + 1]
                 nodes[f"x{i}_{j}"] = VGGBlock(in_ch, self.filters[i], self.filters[i])
         self.nodes = nn.ModuleDict(nodes)
-        n_heads = self.depth if self.deep_supervision else 1
-        self.heads = nn.ModuleList([nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in range(n_heads)])
-        self.inference_output = "last"
-        self.set_inference_output(inference_output)
+        self.head_levels = tuple(range(1, self.depth + 1)) if self.deep_supervision else (self.depth,)
+        self.heads = nn.ModuleList(
+            [nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in self.head_levels]
+        )
 
     @property
     def inference_choices(self) -> tuple[str, ...]:
-        """The values `set_inference_output` accepts for this configuration."""
-        if not self.deep_supervision:
-            return ("last",)
-        return ("last", "mean") + tuple(f"L{level}" for level in range(1, self.depth + 1))
-
-    def set_inference_output(self, mode: str) -> None:
-        """Choose what eval-mode forward returns (see the class docstring)."""
-        if mode not in self.inference_choices:
-            raise ModelError(
-                f"inference_output {mode!r} is not available for this model; choose one of "
-                f"{', '.join(self.inference_choices)} ('mean' and the pruned levels need deep supervision, "
-                f"i.e. --arch nested_unet_ds)"
-            )
-        self.inference_output = mode
+        """The eval-time outputs this configuration offers, by name (`unetpp.models.output_forward`)."""
+        return inference_outputs(self.depth, self.deep_supervision)
 
     def _compute(self, x: torch.Tensor, max_level: int) -> dict[tuple[int, int], torch.Tensor]:
-        """Compute every node X(i,j) with i + j <= max_level, in dependency order.
+        """Check the input, then compute every node X(i,j) with i + j <= max_level, in dependency order.
 
         That set is exactly what X(0,max_level) depends on, so a pruned level
-        runs nothing it does not need.
+        runs nothing it does not need. Every output goes through here.
         """
+        check_input(x, self.in_channels, self.depth)
         feats: dict[tuple[int, int], torch.Tensor] = {}
         for diagonal in range(max_level + 1):
             # Nodes on one anti-diagonal depend only on earlier diagonals; going
@@ -97,18 +85,26 @@ class NestedUNet(nn.Module):
                     feats[(i, j)] = node(torch.cat(inputs, dim=1))
         return feats
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        check_input(x, self.in_channels, self.depth)
-        if not self.deep_supervision:
-            return self.heads[0](self._compute(x, self.depth)[(0, self.depth)])
-        if self.training:
-            feats = self._compute(x, self.depth)
-            return [head(feats[(0, j + 1)]) for j, head in enumerate(self.heads)]
-        mode = self.inference_output
-        if mode.startswith("L"):
-            level = int(mode[1:])
-            return self.heads[level - 1](self._compute(x, level)[(0, level)])
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the deepest head: the network's prediction."""
+        return self.forward_level(x, self.depth)
+
+    def forward_heads(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Logits of every head, shallowest first (one tensor without deep supervision)."""
         feats = self._compute(x, self.depth)
-        if mode == "last":
-            return self.heads[-1](feats[(0, self.depth)])
-        return torch.stack([head(feats[(0, j + 1)]) for j, head in enumerate(self.heads)]).mean(dim=0)
+        return [head(feats[(0, level)]) for level, head in zip(self.head_levels, self.heads)]
+
+    def forward_level(self, x: torch.Tensor, level: int) -> torch.Tensor:
+        """Logits of the head on X(0,level), computing only the nodes that head depends on."""
+        if level not in self.head_levels:
+            raise ModelError(
+                f"this UNet++ has no head at level {level}: its heads are at level(s) "
+                f"{', '.join(map(str, self.head_levels))}"
+                + ("" if self.deep_supervision else " (the shallower levels need deep supervision)")
+            )
+        head = self.heads[self.head_levels.index(level)]
+        return head(self._compute(x, level)[(0, level)])
+
+    def forward_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean of the heads' logits: the paper's ensemble of the deep-supervision heads."""
+        return torch.stack(self.forward_heads(x)).mean(dim=0)

@@ -7,15 +7,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.models.blocks import ModelError, Upsample2x, VGGBlock, check_filters, check_input
+from unetpp.choices import DEFAULT_FILTERS, inference_outputs
+from unetpp.models.blocks import Upsample2x, VGGBlock, check_filters, check_input
 
 
 class UNet(nn.Module):
     """Encoder X(i,0), decoder X(i,depth-i): one skip connection per level.
 
     Node X(i,j) is at resolution level i (0 = full size); the names follow the
-    UNet++ paper so the two architectures are easy to compare. Returns logits
-    of shape (N, num_classes, H, W).
+    UNet++ paper so the two architectures are easy to compare. `forward`
+    returns logits of shape (N, num_classes, H, W); `forward_heads` returns
+    them as the one-element list of heads that training averages over, the
+    same interface as `NestedUNet`.
     """
 
     deep_supervision = False
@@ -24,10 +27,9 @@ class UNet(nn.Module):
         self,
         in_channels: int = 3,
         num_classes: int = 1,
-        filters: Sequence[int] = (32, 64, 128, 256, 512),
+        filters: Sequence[int] = DEFAULT_FILTERS,
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
-        inference_output: str = "last",
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -52,24 +54,14 @@ class UNet(nn.Module):
             ]
         )
         self.head = nn.Conv2d(self.filters[0], num_classes, kernel_size=1)
-        self.inference_output = "last"
-        self.set_inference_output(inference_output)
 
     @property
     def inference_choices(self) -> tuple[str, ...]:
-        """The values `set_inference_output` accepts: only "last"."""
-        return ("last",)
-
-    def set_inference_output(self, mode: str) -> None:
-        """Accept only "last": lets callers treat U-Net and UNet++ alike."""
-        if mode != "last":
-            raise ModelError(
-                f"inference_output {mode!r} is not available for U-Net (it has a single output); use 'last', "
-                f"or choose nested_unet_ds for 'mean' and the pruned levels L1..L{self.depth}"
-            )
-        self.inference_output = mode
+        """The eval-time outputs U-Net offers: its one head, "last"."""
+        return inference_outputs(self.depth, deep_supervision=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the one head."""
         check_input(x, self.in_channels, self.depth)
         skips = [self.encoder[0](x)]
         for level in range(1, self.depth + 1):
@@ -78,3 +70,7 @@ class UNet(nn.Module):
         for level in range(self.depth - 1, -1, -1):
             out = self.decoder[level](torch.cat([skips[level], self.up(out)], dim=1))
         return self.head(out)
+
+    def forward_heads(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """[forward(x)]: the one head, as a list like `NestedUNet.forward_heads`."""
+        return [self.forward(x)]

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import torch
 
+from unetpp.choices import DEVICES, PRECISIONS
 from unetpp.errors import UnetppError
 
-DEVICE_CHOICES = "auto, cpu, cuda, cuda:N or mps"
-PRECISIONS = ("auto", "fp32", "bf16")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -32,7 +31,7 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as exc:
-        raise UnetppError(f"--device {name!r} is not a device name: use {DEVICE_CHOICES}") from exc
+        raise UnetppError(f"--device {name!r} is not a device name: use {DEVICES}") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             built = f"built with CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
@@ -49,7 +48,7 @@ def resolve_device(name: str) -> torch.device:
         if not torch.backends.mps.is_available():
             raise UnetppError(f"--device {name}: Apple MPS is not available on this machine: use --device auto or cpu")
     elif device.type != "cpu":
-        raise UnetppError(f"--device {name!r} is not supported: use {DEVICE_CHOICES}")
+        raise UnetppError(f"--device {name!r} is not supported: use {DEVICES}")
     return device
 
 

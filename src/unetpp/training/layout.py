@@ -31,9 +31,9 @@ from filelock import FileLock
 from unetpp.atomic import atomic_path
 from unetpp.benchmarking.paths import StepPath
 from unetpp.benchmarking.train_steps import time_train_steps
+from unetpp.choices import LAYOUTS
 from unetpp.errors import UnetppError
 
-LAYOUTS = ("auto", "channels_last", "nchw")
 MARGIN = 0.95  # channels_last must take under 95% of NCHW's median step time to be chosen
 TIMED_STEPS = 3  # per layout, after one warm-up step each: about 8 steps in all
 CACHE_ENV = "UNETPP_CACHE_DIR"

@@ -11,8 +11,9 @@ Design choices (see also the README):
 - The best model is the epoch with the highest val IoU under the selection
   metric (`batch_pooled` in the reference protocol: its AverageMeter of IoU
   pooled within each val batch, weighted by batch size), which also drives
-  early stopping; all three reductions are recorded every epoch. Validation
-  runs in eval mode, so a deep-supervision model is scored on its last head.
+  early stopping; all three reductions are recorded every epoch. Training
+  averages the loss over every head (`forward_heads`); validation runs in
+  eval mode and scores the deepest head alone (`forward`).
 - The memory layout (channels_last or NCHW) is chosen by
   `training/layout.py` and kept in the checkpoint: a resumed run keeps it.
 """
@@ -37,7 +38,7 @@ from unetpp.atomic import remove_stale_temps
 from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
 from unetpp.metrics import REDUCTIONS, PixelCounts, iou
-from unetpp.models import ARCHITECTURES, build_model, count_parameters
+from unetpp.models import NestedUNet, UNet, build_model, count_parameters
 from unetpp.training.checkpoint import (
     CHECKPOINT_FILE,
     CHECKPOINT_ROOT,
@@ -49,54 +50,15 @@ from unetpp.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from unetpp.training.config import TrainConfig
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
-from unetpp.training.layout import LAYOUTS, memory_format, resolve_layout
+from unetpp.training.layout import memory_format, resolve_layout
 from unetpp.training.provenance import code_commit
 from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, write_outputs
 from unetpp.training.step import eval_step, make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
 
 SHUFFLE_SEED_STRIDE = 1_000_003  # keeps (seed, epoch) -> generator seed one-to-one for epochs < 1e6
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything `unetpp train` accepts; `model_kwargs` (library only) shrinks models for tests."""
-
-    data: Path
-    split: Path
-    arch: str
-    out: Path
-    epochs: int = 200
-    patience: int = 20
-    lr: float = 3e-4
-    batch_size: int = 16
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    num_threads: int | None = None
-    checkpoint_dir: Path | None = None  # the root; this run's folder is run_checkpoint_dir(root, out, fingerprint)
-    selection_metric: str = "batch_pooled"
-    layout: str = "auto"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        """Refuse bad values before any file is read or written."""
-        if self.arch not in ARCHITECTURES:
-            raise UnetppError(f"--arch {self.arch!r} is unknown: choose one of {', '.join(ARCHITECTURES)}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise UnetppError(f"--lr {self.lr} is not a positive number: use e.g. --lr 3e-4")
-        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size), ("patience", self.patience)):
-            if value < 1:
-                raise UnetppError(f"--{name} {value} must be a positive whole number (1 or more)")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise UnetppError(f"--num-threads {self.num_threads} must be 1 or more (or leave it out for all cores)")
-        if self.selection_metric not in REDUCTIONS:
-            raise UnetppError(
-                f"--selection-metric {self.selection_metric!r} is unknown: use one of {', '.join(REDUCTIONS)}"
-            )
-        if self.layout not in LAYOUTS:
-            raise UnetppError(f"--layout {self.layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
 
 
 @dataclass
@@ -130,7 +92,7 @@ def _summarise(loss_sum: torch.Tensor, n: int, counts: list[PixelCounts], batch_
 
 
 def train_epoch(
-    model: nn.Module,
+    model: UNet | NestedUNet,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
     masks: torch.Tensor,
@@ -159,7 +121,7 @@ def train_epoch(
 
 
 def validation_pass(
-    model: nn.Module,
+    model: UNet | NestedUNet,
     images: torch.Tensor,
     masks: torch.Tensor,
     batch_size: int,
@@ -235,7 +197,7 @@ def history_row(epoch: int, train_stats: EpochStats, val_stats: EpochStats, lr: 
 class Run:
     """Everything one training carries from epoch to epoch, and into its checkpoint."""
 
-    model: nn.Module
+    model: UNet | NestedUNet
     optimizer: torch.optim.Optimizer
     stopper: EarlyStopping
     layout: dict[str, Any]
@@ -276,8 +238,8 @@ class Run:
         set_rng_state(state["rng"])
 
 
-def _check_image_size(model: nn.Module, config: TrainConfig, size: int) -> None:
-    multiple = 2 ** getattr(model, "depth", 4)
+def _check_image_size(model: UNet | NestedUNet, config: TrainConfig, size: int) -> None:
+    multiple = 2**model.depth
     if size % multiple:
         raise UnetppError(
             f"{config.data}: images are {size}x{size}, but {config.arch} pools "

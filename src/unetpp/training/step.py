@@ -7,10 +7,10 @@ measured by the benchmark is a speed-up of the real stage.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from unetpp.losses import supervised_loss
+from unetpp.losses import bce_dice_loss, supervised_loss
 from unetpp.metrics import PixelCounts, counts_from_logits
+from unetpp.models import NestedUNet, UNet
 from unetpp.training.device import autocast
 
 
@@ -37,41 +37,33 @@ def make_batch(
     return to_model_input(images[index]).contiguous(memory_format=layout), masks[index].unsqueeze(1).float()
 
 
-def last_head(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-    """The deepest head's logits (the one we report), whatever the model returned."""
-    return outputs[-1] if isinstance(outputs, (list, tuple)) else outputs
-
-
 def train_step(
-    model: nn.Module,
+    model: UNet | NestedUNet,
     optimizer: torch.optim.Optimizer,
     images: torch.Tensor,
     masks: torch.Tensor,
     precision: str,
 ) -> tuple[torch.Tensor, PixelCounts]:
-    """One optimizer step on a prepared batch: (detached loss, pixel counts of the last head).
+    """One optimizer step on a prepared batch: (detached loss, pixel counts of the deepest head).
 
-    The forward pass runs under autocast when `precision == "bf16"`; the loss
-    is computed outside it, in fp32 (losses.py casts the logits).
+    The loss is the mean over every head (deep supervision; one head for the
+    others). The forward pass runs under autocast when `precision == "bf16"`;
+    the loss is computed outside it, in fp32 (losses.py casts the logits).
     """
     optimizer.zero_grad(set_to_none=True)
     with autocast(images.device, precision):
-        outputs = model(images)
-    loss = supervised_loss(outputs, masks)
+        heads = model.forward_heads(images)
+    loss = supervised_loss(heads, masks)
     loss.backward()
     optimizer.step()
-    return loss.detach(), counts_from_logits(last_head(outputs), masks)
+    return loss.detach(), counts_from_logits(heads[-1], masks)
 
 
 @torch.no_grad()
 def eval_step(
-    model: nn.Module, images: torch.Tensor, masks: torch.Tensor, precision: str
+    model: UNet | NestedUNet, images: torch.Tensor, masks: torch.Tensor, precision: str
 ) -> tuple[torch.Tensor, PixelCounts]:
-    """Loss and pixel counts of one validation batch; the caller puts the model in eval mode.
-
-    In eval mode a deep-supervision model returns only its last head, so the
-    validation loss and IoU are those of the last head.
-    """
+    """Loss and pixel counts of the deepest head on one validation batch; the caller puts the model in eval mode."""
     with autocast(images.device, precision):
-        outputs = model(images)
-    return supervised_loss(outputs, masks), counts_from_logits(last_head(outputs), masks)
+        logits = model(images)
+    return bce_dice_loss(logits, masks), counts_from_logits(logits, masks)

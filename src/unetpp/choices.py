@@ -1,0 +1,54 @@
+"""The names a user can choose, and the model defaults they depend on: one table for the CLI and the library.
+
+Plain Python (no torch, no click): the command options build their choices
+and help from it without importing torch, and the models, the device and
+layout code, the metrics and `TrainConfig` check against the same lists, so
+no list has a copy that could drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """How reports and `--help` name one architecture (`unetpp.models.registry` builds it)."""
+
+    display_name: str
+    description: str
+
+
+ARCHITECTURES: dict[str, ArchInfo] = {
+    "unet": ArchInfo("U-Net", "U-Net with VGG blocks (7,852,545 parameters)"),
+    "nested_unet": ArchInfo("UNet++", "UNet++ without deep supervision (9,163,329 parameters)"),
+    "nested_unet_ds": ArchInfo(
+        "UNet++ (deep supervision)",
+        "UNet++ with four deep-supervision heads, loss = mean of the four (9,163,428 parameters)",
+    ),
+}
+DEFAULT_FILTERS = (32, 64, 128, 256, 512)  # channels per level, as in the reference; depth = len - 1
+DEFAULT_DEPTH = len(DEFAULT_FILTERS) - 1
+
+DEVICES = "auto, cpu, cuda, cuda:N or mps"  # torch device names are open-ended: a description, not a list
+PRECISIONS = ("auto", "fp32", "bf16")
+LAYOUTS = ("auto", "channels_last", "nchw")
+REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # how IoU and Dice pool pixels over images
+# `unetpp bench-train --also`: each name is "<layout>_<precision>", the set-up it times.
+BENCH_VARIANTS = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")
+
+
+def arch_help() -> str:
+    """Help text for an `--arch` option: every name with its description."""
+    return "Architecture: " + "; ".join(f"{name} = {info.description}" for name, info in ARCHITECTURES.items()) + "."
+
+
+def inference_outputs(depth: int = DEFAULT_DEPTH, deep_supervision: bool = True) -> tuple[str, ...]:
+    """What an eval-time forward can return for a model of `depth` levels below the top.
+
+    "last" is the deepest head; with deep supervision also "mean" (of the
+    heads' logits) and "L1".."L<depth>" (one head, computing only what it needs).
+    """
+    if not deep_supervision:
+        return ("last",)
+    return ("last", "mean", *(f"L{level}" for level in range(1, depth + 1)))

@@ -1,0 +1,56 @@
+"""`TrainConfig`: every option of `unetpp train`, with its default, checked before any work is done.
+
+No torch here: the train command takes its defaults from this class without
+importing torch (so `--help` stays fast), and the CLI and the library can
+never disagree about a default.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unetpp.choices import ARCHITECTURES, LAYOUTS, REDUCTIONS
+from unetpp.errors import UnetppError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything `unetpp train` accepts; `model_kwargs` (library only) shrinks models for tests."""
+
+    data: Path
+    split: Path
+    arch: str
+    out: Path
+    epochs: int = 200
+    patience: int = 20
+    lr: float = 3e-4
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    num_threads: int | None = None  # None: every core this process may use
+    checkpoint_dir: Path | None = None  # the root; this run's folder is run_checkpoint_dir(root, out, fingerprint)
+    selection_metric: str = "batch_pooled"
+    layout: str = "auto"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Refuse bad values before any file is read or written (the CLI's own checks cover most of them)."""
+        if self.arch not in ARCHITECTURES:
+            raise UnetppError(f"--arch {self.arch!r} is unknown: choose one of {', '.join(ARCHITECTURES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise UnetppError(f"--lr {self.lr} is not a positive number: use e.g. --lr 3e-4")
+        for name, value in (("epochs", self.epochs), ("batch-size", self.batch_size), ("patience", self.patience)):
+            if value < 1:
+                raise UnetppError(f"--{name} {value} must be a positive whole number (1 or more)")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise UnetppError(f"--num-threads {self.num_threads} must be 1 or more (or leave it out for all cores)")
+        if self.selection_metric not in REDUCTIONS:
+            raise UnetppError(
+                f"--selection-metric {self.selection_metric!r} is unknown: use one of {', '.join(REDUCTIONS)}"
+            )
+        if self.layout not in LAYOUTS:
+            raise UnetppError(f"--layout {self.layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
