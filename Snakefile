@@ -4,6 +4,9 @@ Run `snakemake --cores 8 --resources gpu=1` (or just `snakemake` with the
 default profile). Every value comes from params.yaml through `params:`, so
 Snakemake reruns exactly the jobs whose values changed; dvc.yaml declares the
 same stages (tests/test_workflow_parity.py keeps the two files in step).
+Each path is written once, in the rule that writes it (the per-run folders in
+workflow/rules/common.smk); a rule reads another's outputs as
+`rules.<name>.output.<key>`, so a rule file is included after those it reads.
 """
 
 
@@ -23,6 +26,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/predict_test.smk"
 include: "workflow/rules/record.smk"
 
 
@@ -30,6 +34,8 @@ rule all:
     default_target: True
     input:
         rules.aggregate.output,
+        # The test-set stage: every test set x run; nothing while test.sets is [].
+        expand(rules.predict_test.output.out, set=list(TEST_SETS), **RUNS),
 
 
 onsuccess:

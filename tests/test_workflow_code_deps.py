@@ -1,7 +1,7 @@
 """Each stage declares as code dependencies exactly the package modules its command imports.
 
 A tiny project (synthetic data at 32x32, 1 epoch, every arch and seed of
-params.yaml) is planned by Snakemake; every job's rendered command is then run
+params.yaml, and a synthetic test set for the test-set stage) is planned by Snakemake; every job's rendered command is then run
 in pipeline order with `unetpp` replaced by a wrapper that records which modules
 under src/unetpp the command imported. Per stage (the union over its jobs) the
 recorded files must equal the `src/unetpp/...` inputs of the Snakemake jobs
@@ -25,7 +25,7 @@ from workflow_helpers import BIN, Job, command_tokens, copy_workflow, dvc_stages
 
 pytestmark = pytest.mark.slow
 
-PIPELINE = ("fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+PIPELINE = ("fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate", "predict_test")
 CODE_PREFIX = "src/unetpp/"
 # Small enough to run every stage in seconds; device, precision, layout and the rest stay as in
 # params.yaml, since they may decide which modules a stage imports.
@@ -37,6 +37,9 @@ TINY = {
     "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1},
     "predict": {"batch_size": 4},
     "evaluate": {"batch_size": 4},
+    # The test-set stage, switched on; the set has masks, so that scoring is imported too
+    # (a set without masks imports the same modules).
+    "test": {"sets": [{"name": "tiny_test", "raw": "data/raw/tiny_test.zip"}]},
 }
 # Runs `unetpp ARGS...` in this process and, however it ends, writes the sorted
 # src/unetpp/... files of every imported unetpp module to OUT.
@@ -80,9 +83,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, set[str]]
     """({stage: modules its jobs imported}, the Snakemake jobs, the DVC stages) of one tiny run."""
     project = copy_workflow(tmp_path_factory.mktemp("code-deps") / "project")
     tiny_params(project)
-    raw = project / yaml.safe_load((project / "params.yaml").read_text())["data"]["raw"]
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    raw = project / params["data"]["raw"]
     raw.parent.mkdir(parents=True)
     run([BIN / "unetpp", "synth", "--n", "12", "--seed", "0", "--size", "48x48", "--out", raw], cwd=project)
+    (test_set,) = params["test"]["sets"]
+    run([BIN / "unetpp", "synth", "--n", "3", "--seed", "1", "--size", "40x56", "--out", test_set["raw"]], cwd=project)
     jobs, _ = snakemake_plan(project, "--forceall")
     imported: dict[str, set[str]] = {stage: set() for stage in PIPELINE}
     for k, job in enumerate(sorted(jobs, key=lambda job: PIPELINE.index(job.name))):
@@ -138,3 +144,5 @@ def test_every_stage_imports_its_own_command_module(built: tuple[Any, list[Job],
     assert "src/unetpp/training/loop.py" in imported["train"]
     assert "src/unetpp/evaluation/aggregate.py" in imported["aggregate"]
     assert "src/unetpp/training/loop.py" not in imported["evaluate"]
+    assert "src/unetpp/inference/test_set.py" in imported["predict_test"]
+    assert "src/unetpp/training/loop.py" not in imported["predict_test"]

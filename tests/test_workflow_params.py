@@ -65,6 +65,16 @@ BAD_VALUES = [
     ("runs__seed", [], "runs.seed: [] is not valid; it must be a non-empty list of distinct training seeds"),
     ("data__content_sha256", "abc", "data.content_sha256: 'abc' is not valid; it must be 64 lowercase hex digits"),
     ("evaluate__batch_size", None, "evaluate.batch_size: missing; it must be images per batch of the batch-pooled IoU"),
+    # The test-set stage's section (tests/test_workflow_test_sets.py runs the stage).
+    ("test", None, "test: missing; it must be the test-set stage's section: sets ([] for none)"),
+    ("test__sets", "data/raw/stage1_test_images.zip", "test.sets: 'data/raw/stage1_test_images.zip' is not valid; it must be a list of test sets, each `{name: NAME, raw: PATH}`"),
+    ("test__sets", [{"name": "runs", "raw": "t.zip"}], "test.sets.name: 'runs' is not valid; it must be the set's folder under results/, letters, digits, _ and - (not `runs`"),
+    ("test__sets", [{"name": "stage1/test", "raw": "t.zip"}], "test.sets.name: 'stage1/test' is not valid; it must be the set's folder under results/"),
+    ("test__sets", [{"name": "stage1_test"}], "test.sets.0.raw: missing; it must be the path of the test set, a zip or folder in the Kaggle layout"),
+    ("test__instances", "ws", "test.instances: 'ws' is not valid; it must be one of cc, watershed"),
+    ("test__min_distance", 0, "test.min_distance: 0 is not valid; it must be the least distance in pixels between two nucleus centres"),
+    ("test__min_size", -1, "test.min_size: -1 is not valid; it must be the smallest object kept in pixels, an integer >= 0"),
+    ("test__mode", "crop", "test.mode: 'crop' is not valid; it must be one of resize, pad"),
 ]
 
 
@@ -105,6 +115,37 @@ def test_a_dangling_data_link_says_what_to_do(project: Path) -> None:
     message = " ".join(output.split())
     assert f"data.raw (params.yaml) is data/raw/stage1_train.zip, a symlink to {project}/moved/stage1_train.zip, which does not exist" in message
     for advice in ('"Getting the data" in README.md', "unetpp synth --n 24 --out demo.zip", "ln -sfn", "data.content_sha256: any"):
+        assert advice in message, advice
+
+
+def test_a_test_set_plans_one_job_per_run(project: Path) -> None:
+    (project / "data/raw/stage1_test_images.zip").touch()
+    edit_params(project, test__sets=[{"name": "stage1_test", "raw": "data/raw/stage1_test_images.zip"}])
+    code, output = dry_run(project)
+    assert code == 0, output
+    assert "predict_test        3" in output, output  # one per arch (seed 0)
+
+
+def test_two_test_sets_with_one_name_are_refused(project: Path) -> None:
+    (project / "a.zip").touch()
+    edit_params(project, test__sets=[{"name": "stage1_test", "raw": "a.zip"}, {"name": "stage1_test", "raw": "a.zip"}])
+    code, output = dry_run(project)
+    assert code != 0
+    assert "test.sets: the name(s) stage1_test appear more than once; each set needs its own name" in output, output
+
+
+def test_a_missing_test_set_says_what_to_do(project: Path) -> None:
+    (project / "data/raw/stage1_test_images.zip").symlink_to(project / "moved.zip")
+    edit_params(project, test__sets=[{"name": "stage1_test", "raw": "data/raw/stage1_test_images.zip"}])
+    code, output = dry_run(project)
+    assert code != 0
+    assert "MissingInputException" not in output
+    message = " ".join(output.split())
+    assert (
+        "test.sets[0].raw (params.yaml, test set stage1_test) is data/raw/stage1_test_images.zip, which does not "
+        f"exist (a symlink to {project}/moved.zip)"
+    ) in message, message
+    for advice in ("ln -sfn", "test.sets: [] turns the stage off", '"Test sets" in README.md'):
         assert advice in message, advice
 
 

@@ -5,6 +5,8 @@ and compared job by job: outputs, command, file inputs, the params.yaml keys the
 job depends on, and the GPU resource. They are rendered twice: with the real
 params.yaml, and with one where every value is replaced by a unique sentinel, so
 that a value hard-coded in one file (equal to today's value) still shows up.
+The test-set stage (predict_test) is off by default (test.sets: []); the
+sentinel renderings and a test of their own switch it on with two test sets.
 """
 
 from __future__ import annotations
@@ -19,16 +21,23 @@ from workflow_helpers import (
     Job,
     command_tokens,
     copy_workflow,
+    declared_test_sets,
     dvc_stage_name,
     dvc_stages,
     normalise_command,
     snakemake_plan,
 )
 
-# Keys that are not a job's value but its identity or its file: `runs.arch` and `runs.seed`
-# decide which jobs exist (compared through the job sets), `data.raw` is the ingest input path.
-STRUCTURAL_KEYS = {"runs.arch", "runs.seed", "data.raw"}
+# Keys that are not a job's value but its identity or its file: `runs.arch`, `runs.seed` and
+# `test.sets` decide which jobs exist (compared through the job sets), `data.raw` is the ingest
+# input path (and each test set's name and raw are its output folder and its input).
+STRUCTURAL_KEYS = {"runs.arch", "runs.seed", "data.raw", "test.sets"}
 PER_RUN_STAGES = ("train", "predict", "evaluate")
+# Two test sets that switch the test-set stage on: a zip and a folder.
+TEST_SETS = [
+    {"name": "stage1_test", "raw": "data/raw/stage1_test_images.zip"},
+    {"name": "mine", "raw": "data/raw/my_test_set"},
+]
 # Dry runs may ask for more cores than the machine has, so that `threads:` is never scaled down.
 PLAN_ARGS = ("--forceall", "--cores", "1000000")
 
@@ -54,6 +63,12 @@ def with_sentinels(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
         if isinstance(value, dict):
             return {k: replace(v, f"{dotted}.{k}" if dotted else k) for k, v in value.items()}
         n = next(counter)
+        if dotted == "test.sets":
+            # Each set's name and raw path: unique too (they are its output folder and its input).
+            new = [{"name": f"set{n}x{i}", "raw": f"raw{n}x{i}/test.zip"} for i, _ in enumerate(value)]
+            for i, test_set in enumerate(new):
+                rendered[test_set["name"]] = rendered[test_set["raw"]] = dotted
+            return new
         if isinstance(value, list):
             # Seeds are ints (paths seed<int>, `--seed <int>`): distinct ints; archs become unique names.
             new: Any = [next(counter) if isinstance(item, int) else f"arch{n}x{i}" for i, item in enumerate(value)]
@@ -89,8 +104,13 @@ def value_keys(job: Job, sentinels: dict[str, str]) -> set[str]:
     return keys
 
 
-def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) -> list[str]:
-    """Every difference between the two plans, as readable lines (empty: same jobs)."""
+def compare(
+    snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None, test_sets: list[str] | None = None
+) -> list[str]:
+    """Every difference between the two plans, as readable lines (empty: same jobs).
+
+    test_sets: the names of test.sets in order (how DVC numbers their stages).
+    """
     problems: list[str] = []
     by_outputs_snake = {job.outputs: job for job in snake}
     by_outputs_dvc = {stage.outputs: stage for stage in dvc}
@@ -103,8 +123,9 @@ def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) 
     for outputs in by_outputs_snake.keys() & by_outputs_dvc.keys():
         job, stage = by_outputs_snake[outputs], by_outputs_dvc[outputs]
         name = stage.name
-        if dvc_stage_name(job) != stage.name:
-            problems.append(f"{name}: the Snakemake job maps to stage name {dvc_stage_name(job)!r}")
+        snake_name = dvc_stage_name(job, test_sets or ())
+        if snake_name != stage.name:
+            problems.append(f"{name}: the Snakemake job maps to stage name {snake_name!r}")
         snake_command, log = normalise_command(job.command)
         dvc_command, _ = normalise_command(stage.command)
         if snake_command != dvc_command:
@@ -129,15 +150,23 @@ def compare(snake: list[Job], dvc: list[Job], sentinels: dict[str, str] | None) 
 
 
 def plans(project: Path) -> tuple[list[Job], list[Job]]:
-    raw = yaml.safe_load((project / "params.yaml").read_text())["data"]["raw"]
-    (project / raw).parent.mkdir(parents=True, exist_ok=True)
-    (project / raw).touch()
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for raw in [params["data"]["raw"], *(test_set["raw"] for test_set in params["test"]["sets"])]:
+        (project / raw).parent.mkdir(parents=True, exist_ok=True)
+        (project / raw).touch()
     snake, _ = snakemake_plan(project, *PLAN_ARGS)
     return snake, dvc_stages(project)
 
 
+def enable_test_sets(project: Path, test_sets: list[dict[str, str]] = TEST_SETS) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["test"]["sets"] = test_sets
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
 def sentinel_project(project: Path) -> dict[str, str]:
-    """Rewrite project/params.yaml with sentinels; return {rendered value: key}."""
+    """Rewrite project/params.yaml with sentinels (and two test sets); return {rendered value: key}."""
+    enable_test_sets(project)
     params = yaml.safe_load((project / "params.yaml").read_text())
     new, sentinels = with_sentinels(params)
     (project / "params.yaml").write_text(yaml.safe_dump(new, sort_keys=False))
@@ -152,13 +181,24 @@ def project(tmp_path: Path) -> Path:
     return copy_workflow(tmp_path / "project")
 
 
+def expected_stages(params: dict[str, Any]) -> set[str]:
+    """The DVC stage names of params: the pipeline, each (arch, seed) run, each test set x run."""
+    runs = [f"{arch}-{seed}" for arch in params["runs"]["arch"] for seed in params["runs"]["seed"]]
+    return (
+        {"fetch", "ingest", "preprocess", "split", "aggregate"}
+        | {f"{stage}@{run}" for stage in PER_RUN_STAGES for run in runs}
+        | {f"predict_test@set{i}-{run}" for i, _ in enumerate(params["test"]["sets"]) for run in runs}
+    )
+
+
 def test_same_jobs_with_the_real_params(project: Path) -> None:
     snake, dvc = plans(project)
     assert compare(snake, dvc, None) == []
     params = yaml.safe_load((project / "params.yaml").read_text())
-    expected = {"fetch", "ingest", "preprocess", "split", "aggregate"} | {
-        f"{stage}@{arch}-{seed}" for stage in PER_RUN_STAGES for arch in params["runs"]["arch"] for seed in params["runs"]["seed"]
-    }
+    # The test-set stage is off by default: neither tool has a predict_test job.
+    assert params["test"]["sets"] == []
+    expected = expected_stages(params)
+    assert not any(name.startswith("predict_test") for name in expected)
     assert {stage.name for stage in dvc} == expected
     assert {dvc_stage_name(job) for job in snake} == expected
     for job in snake:
@@ -173,10 +213,41 @@ def test_same_jobs_with_the_real_params(project: Path) -> None:
     assert all((job.threads or 1) == threads for job in trains)
 
 
+def test_same_jobs_with_test_sets(project: Path) -> None:
+    # Switched on: one predict_test job per test set x (arch, seed), the same in both tools;
+    # every other job is the same as without test sets.
+    _, dvc_before = plans(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["runs"] = {"arch": ["unet", "nested_unet_ds"], "seed": [0, 1]}
+    params["test"]["sets"] = TEST_SETS
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (project / "data/raw/my_test_set").mkdir(parents=True)
+    snake, dvc = plans(project)
+    assert compare(snake, dvc, None, declared_test_sets(project)) == []
+    assert {stage.name for stage in dvc} == {dvc_stage_name(job, declared_test_sets(project)) for job in snake}
+    assert {stage.name for stage in dvc} == expected_stages(params)
+    tests = {stage.name: stage for stage in dvc if stage.name.startswith("predict_test@")}
+    assert set(tests) == {f"predict_test@set{i}-{arch}-{seed}" for i in (0, 1) for arch in ("unet", "nested_unet_ds") for seed in (0, 1)}
+    # results/<set>/<arch>/seed<seed>/ from the model of that run and the set's raw data.
+    stage = tests["predict_test@set0-nested_unet_ds-1"]
+    assert stage.outputs == {"results/stage1_test/nested_unet_ds/seed1"}
+    assert {"data/raw/stage1_test_images.zip", "models/nested_unet_ds/seed1/model.pt"} <= stage.inputs
+    assert tests["predict_test@set1-unet-0"].outputs == {"results/mine/unet/seed0"}
+    # Nothing outside results/runs/ and models/: aggregate's deps are unchanged.
+    (aggregate,) = [stage for stage in dvc if stage.name == "aggregate"]
+    assert not any(path.startswith("results/stage1_test") for path in aggregate.inputs)
+    for job in snake:
+        if job.name == "predict_test":
+            assert job.log and job.benchmark and "src/unetpp/commands/predict_test.py" in job.inputs
+            assert job.gpu == 0
+    assert len(dvc_before) < len(dvc)
+
+
 def test_same_jobs_with_sentinel_params(project: Path) -> None:
     sentinels = sentinel_project(project)
     snake, dvc = plans(project)
-    assert compare(snake, dvc, sentinels) == []
+    assert compare(snake, dvc, sentinels, declared_test_sets(project)) == []
+    assert sum(job.name == "predict_test" for job in snake) == 2 * 3  # two sets x three runs
     # Every value of params.yaml reaches some command: no key is dead in both files.
     used = set().union(*(value_keys(job, sentinels) for job in snake)) | STRUCTURAL_KEYS
     all_keys = set(leaf_keys(yaml.safe_load((project / "params.yaml").read_text())))
@@ -191,8 +262,8 @@ MUTATIONS = [
     ("workflow/rules/train.smk", "        gpu=1,\n", "        mem_mb=1000,\n", ("train@", "gpu resource differs")),
     (
         "workflow/rules/predict.smk",
-        "        split=SPLIT_JSON,\n",
-        '        split=SPLIT_JSON,\n        raw=config["data"]["raw"],\n',
+        "        split=rules.split.output.json,\n",
+        '        split=rules.split.output.json,\n        raw=config["data"]["raw"],\n',
         ("predict@", "file inputs differ"),
     ),
     ("dvc.yaml", "--results-dir results/runs ${runs}", "--results-dir results/runs", ("aggregate", "commands differ")),
@@ -201,7 +272,7 @@ MUTATIONS = [
     ("dvc.yaml", "    - results/runs\n", "", ("aggregate", "file inputs differ")),
     (
         "workflow/rules/aggregate.smk",
-        '        samples=expand(f"{RESULT_DIR}/samples.png", **RUNS),\n',
+        "        samples=expand(rules.predict.output.figure, **RUNS),\n",
         "",
         ("aggregate", "file inputs differ"),
     ),
@@ -224,6 +295,17 @@ MUTATIONS = [
         "",
         ("aggregate", "file inputs differ"),
     ),
+    # The test-set stage (switched on by sentinel_project).
+    ("dvc.yaml", "--min-size ${test.min_size}", "--min-size 10", ("predict_test@", "commands differ")),
+    ("workflow/rules/predict_test.smk", "--min-size {params.min_size}", "--min-size 10", ("predict_test@", "param keys differ")),
+    ("dvc.yaml", "    - test.mode\n", "", ("predict_test@", "param keys differ")),
+    ("dvc.yaml", "    - ${item.set.raw}\n", "", ("predict_test@", "file inputs differ")),
+    (
+        "dvc.yaml",
+        "--raw ${item.set.raw}\n      --model models/${item.arch}/seed${item.seed}/model.pt",
+        "--raw ${item.set.raw}\n      --model models/${item.arch}/seed0/model.pt",
+        ("predict_test@", "commands differ"),
+    ),
 ]
 
 
@@ -239,7 +321,7 @@ def test_a_change_in_one_file_only_is_reported(
     target.write_text(source.replace(text, replacement, 1))
     sentinels = sentinel_project(project)
     snake, dvc = plans(project)
-    problems = compare(snake, dvc, sentinels)
+    problems = compare(snake, dvc, sentinels, declared_test_sets(project))
     stage, kind = expected
     assert any(problem.startswith(stage) and kind in problem.split("\n")[0] for problem in problems), problems
 
@@ -248,7 +330,7 @@ def test_an_extra_stage_in_one_file_is_reported(project: Path) -> None:
     sentinels = sentinel_project(project)
     snake, dvc = plans(project)
     extra = Job(name="report", command="unetpp report", inputs=frozenset(), outputs=frozenset({"report.md"}))
-    problems = compare(snake, [*dvc, extra], sentinels)
+    problems = compare(snake, [*dvc, extra], sentinels, declared_test_sets(project))
     assert problems == ["DVC stage report has no Snakemake job with outputs ['report.md']"]
 
 

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -87,10 +88,25 @@ class Job:
     wildcards: dict[str, str] = field(default_factory=dict)
 
 
-def dvc_stage_name(job: Job) -> str:
-    """The DVC stage of a Snakemake job, as the onsuccess hook names it: `train@unet-0` (workflow/rules/record.smk)."""
-    item = "-".join(job.wildcards[key] for key in ("arch", "seed") if key in job.wildcards)
+def dvc_stage_name(job: Job, test_sets: Sequence[str] = ()) -> str:
+    """The DVC stage of a Snakemake job, as the onsuccess hook names it (workflow/rules/record.smk).
+
+    `train@unet-0`; a test set's job `predict_test@set0-unet-0`, by the set's index in
+    `test_sets` (test.sets' names in params.yaml's order).
+    """
+    keys = [job.wildcards[key] for key in ("arch", "seed") if key in job.wildcards]
+    if "set" in job.wildcards:
+        keys.insert(0, f"set{list(test_sets).index(job.wildcards['set'])}")
+    item = "-".join(keys)
     return f"{job.name}@{item}" if item else job.name
+
+
+def declared_test_sets(project: Path) -> list[str]:
+    """The names of test.sets in project/params.yaml, in order."""
+    import yaml
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    return [test_set["name"] for test_set in params["test"]["sets"]]
 
 
 def _split_list(value: str) -> list[str]:

@@ -1,20 +1,16 @@
-# Every (arch, seed) run: expand() is arch-major, the order of `--arch` and `--seed`.
-RUNS = {"arch": config["runs"]["arch"], "seed": config["runs"]["seed"]}
-
-
 rule aggregate:
     # Every output of every run: dvc.yaml depends on the folders models/ and
     # results/runs/ (DVC cannot list a variable number of files), so both tools
     # rerun aggregate on the same changes (tests/test_workflow_parity.py).
     input:
-        models=expand(f"{MODEL_DIR}/model.pt", **RUNS),
-        histories=expand(f"{MODEL_DIR}/history.csv", **RUNS),
-        summaries=expand(f"{MODEL_DIR}/train.json", **RUNS),
-        predictions=expand(f"{RESULT_DIR}/predictions.h5", **RUNS),
-        samples=expand(f"{RESULT_DIR}/samples.png", **RUNS),
-        metrics=expand(f"{RESULT_DIR}/metrics.json", **RUNS),
+        models=expand(rules.train.output.model, **RUNS),
+        histories=expand(rules.train.output.history, **RUNS),
+        summaries=expand(rules.train.output.summary, **RUNS),
+        predictions=expand(rules.predict.output.predictions, **RUNS),
+        samples=expand(rules.predict.output.figure, **RUNS),
+        metrics=expand(rules.evaluate.output.metrics, **RUNS),
         # Read for the paired UNet++ vs U-Net comparisons (unetpp.evaluation.compare).
-        per_image=expand(f"{RESULT_DIR}/per_image.csv", **RUNS),
+        per_image=expand(rules.evaluate.output.per_image, **RUNS),
         code=CODE["aggregate"],
     output:
         metrics=report(
@@ -52,5 +48,6 @@ rule aggregate:
         # column appear only when it is the DSB2018 stage1_train release's.
         content_sha256=config["data"]["content_sha256"],
     shell:
-        "unetpp aggregate --models-dir models --results-dir results/runs {params.run_options}"
+        # MODELS_ROOT and RUNS_ROOT (common.smk) hold every run and nothing else.
+        f"unetpp aggregate --models-dir {MODELS_ROOT} --results-dir {RUNS_ROOT} {{params.run_options}}"
         " --content-sha256 {params.content_sha256} --out results > {log} 2>&1"

@@ -1,23 +1,32 @@
-"""Paths, wildcards and code dependencies shared by several rules; they must match dvc.yaml."""
+"""What several rules share: the run folders, wildcards, code dependencies; they must match dvc.yaml.
+
+Every other path is written once, in the rule that produces it (`output:`); the
+rules that read it take it from there (`rules.<name>.output.<key>`), so a rule
+file is included after the rules it reads from (see the Snakefile).
+"""
 
 import re
 
-# The fetch stage's record that data.raw holds the expected release (ingest depends on it).
-RAW_RECORD = "data/raw/stage1_train.verified.json"
-INTERIM_H5 = "data/interim/stage1_train.h5"
-# The size is part of the name so that changing preprocess.size never reuses a stale file.
-PROCESSED_H5 = f"data/processed/dsb2018_{config['preprocess']['size']}.h5"
-SPLIT_JSON = "data/processed/split.json"
-# One folder per (arch, seed) run: models/{arch}/seed{seed}, results/runs/{arch}/seed{seed}.
-# aggregate depends on all of models/ and results/runs/ (DVC cannot list a
-# variable number of files), so nothing else may be written there.
-MODEL_DIR = "models/{arch}/seed{seed}"
-RESULT_DIR = "results/runs/{arch}/seed{seed}"
+# One folder per (arch, seed) run: train writes MODEL_DIR, predict and evaluate
+# RESULT_DIR. aggregate reads every run below the two roots (dvc.yaml depends on
+# the folders models/ and results/runs/, as DVC cannot list a variable number of
+# files), so nothing else may be written there.
+MODELS_ROOT = "models"
+RUNS_ROOT = "results/runs"
+MODEL_DIR = f"{MODELS_ROOT}/{{arch}}/seed{{seed}}"
+RESULT_DIR = f"{RUNS_ROOT}/{{arch}}/seed{{seed}}"
+# Every (arch, seed) run: expand() is arch-major, the order of `--arch` and `--seed`.
+RUNS = {"arch": config["runs"]["arch"], "seed": config["runs"]["seed"]}
+# The optional test sets (test.sets, [] by default): {name: raw test set}, in
+# params.yaml's order (DVC names their stages predict_test@set<index>-<arch>-<seed>).
+TEST_SETS = {test_set["name"]: test_set["raw"] for test_set in config["test"]["sets"]}
 
 
 wildcard_constraints:
     arch="|".join(re.escape(arch) for arch in config["runs"]["arch"]),
     seed=r"\d+",
+    # No test set: a pattern that matches no folder name.
+    set="|".join(re.escape(name) for name in TEST_SETS) or r"(?!)",
 
 
 # The package modules each stage's command imports, so that editing one reruns
@@ -40,6 +49,7 @@ CODE = {
     "ingest": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/ingest.py",
@@ -47,7 +57,6 @@ CODE = {
         "src/unetpp/data/__init__.py",
         "src/unetpp/data/content.py",
         "src/unetpp/data/ingest.py",
-        "src/unetpp/data/maskpng.py",
         "src/unetpp/data/parallel.py",
         "src/unetpp/data/pngdecode.py",
         "src/unetpp/data/raw.py",
@@ -56,6 +65,7 @@ CODE = {
     "preprocess": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/options.py",
@@ -82,6 +92,7 @@ CODE = {
         "src/unetpp/benchmarking/__init__.py",
         "src/unetpp/benchmarking/paths.py",
         "src/unetpp/benchmarking/train_steps.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/options.py",
@@ -98,6 +109,7 @@ CODE = {
         "src/unetpp/models/unet.py",
         "src/unetpp/training/__init__.py",
         "src/unetpp/training/checkpoint.py",
+        "src/unetpp/training/config.py",
         "src/unetpp/training/device.py",
         "src/unetpp/training/layout.py",
         "src/unetpp/training/loop.py",
@@ -109,6 +121,7 @@ CODE = {
     "predict": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/options.py",
@@ -136,6 +149,7 @@ CODE = {
     "evaluate": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/evaluate.py",
@@ -149,6 +163,7 @@ CODE = {
     "aggregate": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/aggregate.py",
@@ -156,11 +171,45 @@ CODE = {
         "src/unetpp/evaluation/__init__.py",
         "src/unetpp/evaluation/aggregate.py",
         "src/unetpp/evaluation/compare.py",
+    ],
+    "predict_test": [
+        "src/unetpp/__init__.py",
+        "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
+        "src/unetpp/cli.py",
+        "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/options.py",
+        "src/unetpp/commands/predict_test.py",
+        "src/unetpp/data/__init__.py",
+        "src/unetpp/data/parallel.py",
+        "src/unetpp/data/pngdecode.py",
+        "src/unetpp/data/preprocess.py",
+        "src/unetpp/data/processed.py",
+        "src/unetpp/data/raw.py",
+        "src/unetpp/errors.py",
+        "src/unetpp/evaluation/__init__.py",
+        "src/unetpp/evaluation/competition.py",
+        "src/unetpp/evaluation/instances.py",
+        "src/unetpp/evaluation/rle.py",
+        "src/unetpp/evaluation/truth.py",
+        "src/unetpp/inference/__init__.py",
+        "src/unetpp/inference/downscale.py",
+        "src/unetpp/inference/images.py",
+        "src/unetpp/inference/loading.py",
+        "src/unetpp/inference/predict_images.py",
+        "src/unetpp/inference/predictor.py",
+        "src/unetpp/inference/runtime.py",
+        "src/unetpp/inference/test_set.py",
+        "src/unetpp/losses.py",
+        "src/unetpp/metrics.py",
         "src/unetpp/models/__init__.py",
         "src/unetpp/models/blocks.py",
         "src/unetpp/models/nested_unet.py",
         "src/unetpp/models/registry.py",
         "src/unetpp/models/unet.py",
+        "src/unetpp/training/__init__.py",
+        "src/unetpp/training/device.py",
+        "src/unetpp/training/step.py",
     ],
 }
 

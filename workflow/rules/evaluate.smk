@@ -1,8 +1,8 @@
 rule evaluate:
     input:
-        predictions=f"{RESULT_DIR}/predictions.h5",
-        data=PROCESSED_H5,
-        split=SPLIT_JSON,
+        predictions=rules.predict.output.predictions,
+        data=rules.preprocess.output.h5,
+        split=rules.split.output.json,
         code=CODE["evaluate"],
     output:
         metrics=f"{RESULT_DIR}/metrics.json",

@@ -2,8 +2,8 @@
 # this rule's download. It is declared an output only while nothing is there at
 # parse time, so Snakemake can never delete or re-create a user's file
 # (--forceall, --forcerun, an incomplete run) and its inputs and rerun record
-# stay the same before and after the download. The record (RAW_RECORD) is what
-# ingest depends on; ingest refuses data whose digest is no longer the recorded one.
+# stay the same before and after the download. The record (output `record`) is
+# what ingest depends on; ingest refuses data whose digest is no longer the recorded one.
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -26,7 +26,7 @@ rule fetch:
         code=CODE["fetch"],
     output:
         **FETCH_DOWNLOADS,
-        record=RAW_RECORD,
+        record="data/raw/stage1_train.verified.json",
     log:
         "logs/fetch.log",
     benchmark:

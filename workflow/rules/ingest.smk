@@ -1,10 +1,11 @@
 rule ingest:
     input:
-        raw=config["data"]["raw"],
-        record=RAW_RECORD,
+        # data.raw (fetch.smk): the user's, or fetch's download on a fresh clone.
+        raw=RAW,
+        record=rules.fetch.output.record,
         code=CODE["ingest"],
     output:
-        h5=INTERIM_H5,
+        h5="data/interim/stage1_train.h5",
     log:
         "logs/ingest.log",
     benchmark:

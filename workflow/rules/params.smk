@@ -16,10 +16,11 @@ def params_problems(params: dict, schema_path: Path) -> list[str]:
     schema = yaml.safe_load(schema_path.read_text())
 
     def description(path: list) -> str | None:
-        """The description of the nearest property on `path` (list items take their list's)."""
+        """The description of the nearest property on `path` (list items take their list's unless they have their own)."""
         node, found = schema, schema.get("description")
         for part in path:
             if isinstance(part, int):
+                node = node.get("items", node)
                 continue
             node = node.get("properties", {}).get(part)
             if node is None:
@@ -83,3 +84,15 @@ except WorkflowError as error:
         + "\n  ".join(problems)
         + "\nFix them in params.yaml (or the --config override) and run again."
     ) from None
+
+# Each test set's name is its folder under results/: no two may share one (a check JSON Schema cannot express).
+_test_set_names = [test_set["name"] for test_set in CHECKED_PARAMS["test"]["sets"]]
+_repeated = sorted(
+    {name for name in _test_set_names if _test_set_names.count(name) > 1}
+)
+if _repeated:
+    raise WorkflowError(
+        "params.yaml has 1 bad value(s) (checked against workflow/schemas/params.schema.yaml):\n"
+        f"  test.sets: the name(s) {', '.join(_repeated)} appear more than once; each set needs its own name "
+        "(its folder under results/)\nFix them in params.yaml (or the --config override) and run again."
+    )

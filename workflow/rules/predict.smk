@@ -1,8 +1,8 @@
 rule predict:
     input:
-        model="models/{arch}/seed{seed}/model.pt",
-        data=PROCESSED_H5,
-        split=SPLIT_JSON,
+        model=rules.train.output.model,
+        data=rules.preprocess.output.h5,
+        split=rules.split.output.json,
         code=CODE["predict"],
     output:
         predictions=f"{RESULT_DIR}/predictions.h5",

@@ -1,9 +1,10 @@
 rule preprocess:
     input:
-        h5=INTERIM_H5,
+        h5=rules.ingest.output.h5,
         code=CODE["preprocess"],
     output:
-        h5=PROCESSED_H5,
+        # The size is part of the name so that changing preprocess.size never reuses a stale file.
+        h5=f"data/processed/dsb2018_{config['preprocess']['size']}.h5",
     log:
         "logs/preprocess.log",
     benchmark:

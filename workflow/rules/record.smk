@@ -2,9 +2,9 @@
 
 Snakemake remembers its runs in .snakemake/, DVC in dvc.lock. After a
 successful run every job of the DAG is up to date, so the matching DVC stages
-(`rule`, or `rule@arch-seed` for the per-run ones) are committed with
-`dvc commit -f`; `dvc status` is then clean and `dvc metrics diff` compares
-branches. Never run snakemake and dvc at the same time: they share no lock.
+(`rule`; `rule@arch-seed` for the per-run ones; `predict_test@set<i>-arch-seed`
+for the test sets) are committed with `dvc commit -f`; `dvc status` is then
+clean and `dvc metrics diff` compares branches. Never run snakemake and dvc at the same time: they share no lock.
 """
 
 import shutil
@@ -14,9 +14,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def dvc_stage_name(job) -> str:
-    """The dvc.yaml stage of a Snakemake job: `train@unet-0` for the (arch, seed) matrix stages."""
+def dvc_stage_name(job, test_sets: list[str] = ()) -> str:
+    """The dvc.yaml stage of a Snakemake job: `train@unet-0` for the (arch, seed) matrix stages.
+
+    A test set's stages are `predict_test@set0-unet-0`: DVC names a matrix item
+    that is a mapping ({name, raw} of test.sets) by its index in the list.
+    """
     keys = [job.wildcards.get(name) for name in ("arch", "seed")]
+    test_set = job.wildcards.get("set")
+    if test_set is not None:
+        keys.insert(0, f"set{list(test_sets).index(test_set)}")
     item = "-".join(str(key) for key in keys if key is not None)
     return f"{job.rule.name}@{item}" if item else job.rule.name
 
@@ -92,8 +99,13 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
             "(run `dvc commit -f STAGE` for the stages you know are current)"
         )
         return
+    test_sets = [test_set["name"] for test_set in workflow.config["test"]["sets"]]
     stages = sorted(
-        {dvc_stage_name(job) for job in workflow.dag.jobs if job.rule.name != "all"}
+        {
+            dvc_stage_name(job, test_sets)
+            for job in workflow.dag.jobs
+            if job.rule.name != "all"
+        }
     )
     if not stages:
         note("no jobs in this run; dvc.lock not updated")

@@ -1,9 +1,9 @@
 rule split:
     input:
-        h5=PROCESSED_H5,
+        h5=rules.preprocess.output.h5,
         code=CODE["split"],
     output:
-        json=SPLIT_JSON,
+        json="data/processed/split.json",
     log:
         "logs/split.log",
     benchmark:

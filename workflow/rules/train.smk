@@ -1,12 +1,12 @@
 rule train:
     input:
-        data=PROCESSED_H5,
-        split=SPLIT_JSON,
+        data=rules.preprocess.output.h5,
+        split=rules.split.output.json,
         code=CODE["train"],
     output:
-        model="models/{arch}/seed{seed}/model.pt",
-        history="models/{arch}/seed{seed}/history.csv",
-        summary="models/{arch}/seed{seed}/train.json",
+        model=f"{MODEL_DIR}/model.pt",
+        history=f"{MODEL_DIR}/history.csv",
+        summary=f"{MODEL_DIR}/train.json",
     log:
         "logs/train/{arch}/seed{seed}.log",
     benchmark:
