@@ -14,8 +14,8 @@ from unetpp.commands.options import (
     precision_option,
     progress_option,
 )
-
-INSTANCE_METHODS = ("cc", "watershed")  # unetpp.evaluation.instances.METHODS
+from unetpp.evaluation.instances import DEFAULT_METHOD, DEFAULT_MIN_DISTANCE, DEFAULT_MIN_SIZE
+from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,7 +38,7 @@ INSTANCE_METHODS = ("cc", "watershed")  # unetpp.evaluation.instances.METHODS
 @click.option(
     "--instances",
     type=click.Choice(INSTANCE_METHODS),
-    default="watershed",
+    default=DEFAULT_METHOD,
     show_default=True,
     help="cc: one nucleus per 4-connected component of the union mask. watershed: split components at the "
     "necks of their distance transform (touching nuclei become separate objects). The defaults scored best "
@@ -47,14 +47,14 @@ INSTANCE_METHODS = ("cc", "watershed")  # unetpp.evaluation.instances.METHODS
 @click.option(
     "--min-distance",
     type=click.IntRange(min=1),
-    default=13,
+    default=DEFAULT_MIN_DISTANCE,
     show_default=True,
     help="watershed only: least distance in pixels between two nucleus centres (peaks of the distance transform).",
 )
 @click.option(
     "--min-size",
     type=click.IntRange(min=0),
-    default=10,
+    default=DEFAULT_MIN_SIZE,
     show_default=True,
     help="Drop objects smaller than this many pixels (speckle; each would be a false positive).",
 )
