@@ -1,7 +1,7 @@
 """Inference speed of the code `unetpp predict` and `unetpp predict-images` run, per architecture.
 
 Times `unetpp.inference.predictor.predict_probabilities` (what `predict` runs
-on the processed set) and `predict_images.image_probabilities` in both modes
+on the processed set) and `predict_images.NativePredictor` in both modes
 (what `predict-images` runs per image), on random images with randomly
 initialised full-size models: speed does not depend on the weights or the
 pixel values. Prints wall seconds per image (median of --repeats runs).
@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from unetpp.inference.predict_images import image_probabilities
+from unetpp.inference.predict_images import NativePredictor
 from unetpp.inference.predictor import predict_probabilities
 from unetpp.models import ARCHITECTURES, build_model
 from unetpp.training.device import resolve_device, resolve_precision
@@ -77,9 +77,8 @@ def main() -> None:
         for h, w in natives:
             native = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
             for mode in ("resize", "pad"):
-                seconds = timed(
-                    lambda: image_probabilities(model, native, mode, args.size, 16, device, precision), args.repeats
-                )
+                predictor = NativePredictor(model, mode, args.size, 16, device, precision)
+                seconds = timed(lambda: predictor.probabilities(native), args.repeats)
                 cells.append(f" {seconds:>18.4f}")
         print("".join(cells), flush=True)
 

@@ -28,9 +28,7 @@ import numpy as np
 
 from unetpp.evaluation.competition import score_image
 from unetpp.evaluation.instances import label_instances
-from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predict_images import image_probabilities, training_size
-from unetpp.inference.runtime import resolve_runtime
+from unetpp.inference.predict_images import load_native_predictor
 
 CANDIDATES: tuple[tuple[str, int, int], ...] = (
     ("cc", 1, 0),
@@ -63,9 +61,7 @@ def choose(
     if not ids:
         raise SystemExit(f"{split_json} has no {subset} ids")
     if model_path is not None:
-        torch_device, precision = resolve_runtime(device, "auto")
-        model, checkpoint = load_trained_model(model_path, torch_device)
-        multiple, side = 2 ** getattr(model, "depth", 4), training_size(checkpoint, None)
+        predictor = load_native_predictor(model_path, "resize", device=device)
     scores: dict[tuple[str, int, int], list[tuple[float, float]]] = {c: [] for c in candidates}
     with h5py.File(interim, "r") as h5:
         for image_id in ids:
@@ -73,7 +69,7 @@ def choose(
             if model_path is None:
                 mask = truth > 0
             else:
-                mask = image_probabilities(model, image, "resize", side, multiple, torch_device, precision) > 0.5
+                mask = predictor.probabilities(image) > 0.5
             for method, min_distance, min_size in candidates:
                 score = score_image(truth, label_instances(mask, method, min_distance, min_size))
                 scores[(method, min_distance, min_size)].append((score.competition, score.union_iou))

@@ -22,7 +22,7 @@ import torch
 from unetpp.data.preprocess import resize_mask
 from unetpp.data.processed import read_split
 from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predict_images import MODES, image_probabilities, resize_probabilities, training_size
+from unetpp.inference.predict_images import MODES, NativePredictor, resize_probabilities, training_size
 
 
 def iou(pred: np.ndarray, mask: np.ndarray) -> float:
@@ -45,6 +45,7 @@ def main() -> None:
     device = torch.device("cpu")
     model, checkpoint = load_trained_model(args.model, device)
     size = training_size(checkpoint, args.size)
+    predictors = {mode: NativePredictor(model, mode, size, 16, device, "fp32") for mode in MODES}
     ids = read_split(args.split)[args.subset]
     scores: dict[str, list[float]] = {mode: [] for mode in MODES}
     ceiling: list[float] = []
@@ -53,7 +54,7 @@ def main() -> None:
             image = f["images"][sample_id][()]
             mask = f["masks"][sample_id][()] > 0
             for mode in MODES:
-                probs = image_probabilities(model, image, mode, size, 16, device, "fp32")
+                probs = predictors[mode].probabilities(image)
                 scores[mode].append(iou(probs > 0.5, mask))
             round_trip = resize_probabilities(resize_mask(mask.astype(np.uint8), size).astype(np.float32), *mask.shape)
             ceiling.append(iou(round_trip > 0.5, mask))

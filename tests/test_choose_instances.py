@@ -13,9 +13,7 @@ import pytest
 from helpers_inference import write_model
 from unetpp.evaluation.competition import score_image
 from unetpp.evaluation.instances import label_instances
-from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predict_images import image_probabilities, training_size
-from unetpp.inference.runtime import resolve_runtime
+from unetpp.inference.predict_images import load_native_predictor
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "choose_instances.py"
 
@@ -35,13 +33,11 @@ def test_choose_instances_scores_every_candidate(tmp_path, synthetic_interim_h5,
     rows = script.choose(model, synthetic_interim_h5, synthetic_split_json, candidates=candidates, device="cpu")
     val = json.loads(synthetic_split_json.read_text())["val"]
     assert [r["method"] for r in rows] == ["cc", "watershed"] and all(r["n_images"] == len(val) == 3 for r in rows)
-    net, checkpoint = load_trained_model(model, "cpu")
-    device, precision = resolve_runtime("cpu", "auto")  # as the script resolves them
-    side = training_size(checkpoint, None)
+    predictor = load_native_predictor(model, "resize", device="cpu")  # as the script loads it
     with h5py.File(synthetic_interim_h5) as h5:
         expected = []
         for image_id in val:
-            mask = image_probabilities(net, h5["images"][image_id][()], "resize", side, 16, device, precision) > 0.5
+            mask = predictor.probabilities(h5["images"][image_id][()]) > 0.5
             expected.append(score_image(h5["labels"][image_id][()], label_instances(mask, "watershed", 3, 5)))
     assert rows[1]["competition"] == pytest.approx(np.mean([s.competition for s in expected]))
     assert rows[1]["union_iou"] == pytest.approx(np.mean([s.union_iou for s in expected]))

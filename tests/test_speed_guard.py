@@ -9,12 +9,10 @@ per layout and per CPU family, so results agree to rounding, not bit for bit.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from unetpp.benchmarking.accuracy import short_training_iou
 from unetpp.benchmarking.paths import StepPath, reference_path

@@ -34,6 +34,7 @@ DEVICES = "auto, cpu, cuda, cuda:N or mps"  # torch device names are open-ended:
 PRECISIONS = ("auto", "fp32", "bf16")
 LAYOUTS = ("auto", "channels_last", "nchw")
 REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # how IoU and Dice pool pixels over images
+FIT_MODES = ("resize", "pad")  # how predict-images and predict-test fit an image of any size to the network
 # `unetpp bench-train --also`: each name is "<layout>_<precision>", the set-up it times.
 BENCH_VARIANTS = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")
 

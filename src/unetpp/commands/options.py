@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from unetpp.choices import DEFAULT_DEPTH, DEVICES, PRECISIONS, inference_outputs
+from unetpp.choices import DEFAULT_DEPTH, DEVICES, FIT_MODES, PRECISIONS, inference_outputs
 
 model_option = click.option(
     "--model",
@@ -38,6 +38,21 @@ inference_output_option = click.option(
     help=f"Deep-supervision models only (nested_unet_ds): the last head, the mean of the heads' logits, "
     f"or a pruned level L1..L{DEFAULT_DEPTH} that computes only what that head needs. Other models accept only "
     f"'last'.",
+)
+fit_mode_option = click.option(
+    "--mode",
+    type=click.Choice(FIT_MODES),
+    default="resize",
+    show_default=True,
+    help="resize: to the training size, predict, resize the probabilities back (the network sees nuclei at the "
+    "training scale). pad: reflect-pad to a multiple of 16, predict at native size, crop back (for images "
+    "already at the training scale).",
+)
+training_size_option = click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).",
 )
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."

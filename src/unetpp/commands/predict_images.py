@@ -8,11 +8,13 @@ import click
 
 from unetpp.commands.options import (
     device_option,
+    fit_mode_option,
     inference_output_option,
     max_pixels_option,
     model_option,
     precision_option,
     progress_option,
+    training_size_option,
 )
 
 
@@ -26,21 +28,8 @@ from unetpp.commands.options import (
     type=click.Path(path_type=Path),
     help="Folder for the masks, one <stem>_mask.png (0/255 uint8) per input; created if needed.",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(("resize", "pad")),
-    default="resize",
-    show_default=True,
-    help="resize: to the training size, predict, resize the probabilities back (the network sees "
-    "nuclei at the training scale). pad: reflect-pad to a multiple of 16, predict at native "
-    "size, crop back (for images already at the training scale).",
-)
-@click.option(
-    "--size",
-    type=int,
-    default=None,
-    help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).",
-)
+@fit_mode_option
+@training_size_option
 @device_option
 @precision_option
 @inference_output_option

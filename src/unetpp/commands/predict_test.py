@@ -8,11 +8,13 @@ import click
 
 from unetpp.commands.options import (
     device_option,
+    fit_mode_option,
     inference_output_option,
     max_pixels_option,
     model_option,
     precision_option,
     progress_option,
+    training_size_option,
 )
 from unetpp.evaluation.instances import DEFAULT_METHOD, DEFAULT_MIN_DISTANCE, DEFAULT_MIN_SIZE
 from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
@@ -65,14 +67,8 @@ from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
     help="Answers to score against: a solution CSV (ImageId,EncodedPixels,Height,Width) or a Kaggle-layout set "
     "with masks. Default: the masks in --raw, if it has them; otherwise nothing is scored.",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(("resize", "pad")),
-    default="resize",
-    show_default=True,
-    help="As in predict-images: resize to the training size and back (default), or pad to a multiple of 16.",
-)
-@click.option("--size", type=int, default=None, help="Training image size (default: recorded in model.pt, else 96).")
+@fit_mode_option
+@training_size_option
 @device_option
 @precision_option
 @inference_output_option

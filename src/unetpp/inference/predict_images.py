@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
+from unetpp.choices import FIT_MODES
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
 from unetpp.errors import UnetppError
 from unetpp.inference.downscale import downscale_image
@@ -41,7 +42,7 @@ from unetpp.inference.loading import load_trained_model, select_output
 from unetpp.inference.predictor import Forward, predict_batch
 from unetpp.inference.runtime import resolve_runtime
 
-MODES = ("resize", "pad")
+MODES = FIT_MODES
 DEFAULT_SIZE = 96
 
 
@@ -72,18 +73,6 @@ def resize_probabilities(probs: np.ndarray, height: int, width: int) -> np.ndarr
     return resize(probs, (height, width), order=1, anti_aliasing=False, preserve_range=True).astype(np.float32)
 
 
-def image_probabilities(
-    forward: Forward, image: np.ndarray, mode: str, size: int, multiple: int, device: torch.device, precision: str
-) -> np.ndarray:
-    """(H,W) foreground probabilities for one (H,W,3) uint8 image (`forward`: see `predictor.predict_batch`)."""
-    height, width = image.shape[:2]
-    if mode == "pad":
-        padded = pad_to_multiple(image, multiple)
-        return predict_batch(forward, padded[None], device, precision)[0, :height, :width]
-    probs = predict_batch(forward, downscale_image(image, size)[None], device, precision)[0]
-    return resize_probabilities(probs, height, width)
-
-
 def training_size(checkpoint: dict, requested: int | None) -> int:
     """--size if given, else the size recorded in model.pt, else the pipeline's 96."""
     if requested is not None:
@@ -92,6 +81,58 @@ def training_size(checkpoint: dict, requested: int | None) -> int:
     if isinstance(settings, dict) and isinstance(settings.get("image_size"), int):
         return settings["image_size"]
     return DEFAULT_SIZE
+
+
+@dataclass(frozen=True)
+class NativePredictor:
+    """A trained model set up to turn an image of any size into probabilities of that size."""
+
+    forward: Forward  # see `predictor.predict_batch`
+    mode: str
+    side: int  # the training size images are resized to (mode "resize")
+    multiple: int  # sides the network accepts are multiples of this (mode "pad")
+    device: torch.device
+    precision: str
+
+    @property
+    def size(self) -> int | None:
+        """The size images are resized to, None when they are padded instead (for the records)."""
+        return self.side if self.mode == "resize" else None
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """(H,W) foreground probabilities for one (H,W,3) uint8 image."""
+        height, width = image.shape[:2]
+        if self.mode == "pad":
+            padded = pad_to_multiple(image, self.multiple)
+            return predict_batch(self.forward, padded[None], self.device, self.precision)[0, :height, :width]
+        probs = predict_batch(self.forward, downscale_image(image, self.side)[None], self.device, self.precision)[0]
+        return resize_probabilities(probs, height, width)
+
+
+def check_mode(mode: str) -> None:
+    """Fail early, before any file is read, on a mode that is not one of MODES."""
+    if mode not in MODES:
+        raise UnetppError(f"--mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+
+
+def load_native_predictor(
+    model_path: str | os.PathLike[str],
+    mode: str = "resize",
+    size: int | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    inference_output: str = "last",
+) -> NativePredictor:
+    """model.pt on the resolved device and precision, with the output, mode and size checked."""
+    check_mode(mode)
+    torch_device, used_precision = resolve_runtime(device, precision)
+    model, checkpoint = load_trained_model(model_path, torch_device)
+    forward = select_output(model, inference_output, model_path, checkpoint["arch"])
+    multiple = 2**model.depth
+    side = training_size(checkpoint, size)
+    if mode == "resize" and (side < multiple or side % multiple):
+        raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
+    return NativePredictor(forward, mode, side, multiple, torch_device, used_precision)
 
 
 def run_predict_images(
@@ -112,20 +153,13 @@ def run_predict_images(
     stops the command before any mask is written; each mask is then written
     atomically.
     """
-    if mode not in MODES:
-        raise UnetppError(f"--mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+    check_mode(mode)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UnetppError(f"--out {out} is a file, not a folder: give a folder for the masks")
     files = collect_inputs(inputs, out)
     targets = plan_outputs(files, out)
-    torch_device, used_precision = resolve_runtime(device, precision)
-    model, checkpoint = load_trained_model(model_path, torch_device)
-    forward = select_output(model, inference_output, model_path, checkpoint["arch"])
-    multiple = 2**model.depth
-    side = training_size(checkpoint, size)
-    if mode == "resize" and (side < multiple or side % multiple):
-        raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
+    predictor = load_native_predictor(model_path, mode, size, device, precision, inference_output)
     for path in tqdm(files, desc="check inputs", unit="image", disable=None if progress is None else not progress):
         read_image(path, max_pixels)  # decode everything first: a bad file fails before any output exists
 
@@ -134,8 +168,7 @@ def run_predict_images(
         list(zip(files, targets)), desc="predict", unit="image", disable=None if progress is None else not progress
     ):
         image = read_image(path, max_pixels)
-        probs = image_probabilities(forward, image, mode, side, multiple, torch_device, used_precision)
         with atomic_path(target) as tmp:
-            write_mask(tmp, probs > 0.5)
+            write_mask(tmp, predictor.probabilities(image) > 0.5)
         written.append(target)
-    return ImagesResult(written, mode, side if mode == "resize" else None, str(torch_device), used_precision)
+    return ImagesResult(written, mode, predictor.size, str(predictor.device), predictor.precision)

@@ -1,6 +1,6 @@
 """`unetpp predict-test`: a raw test set in the Kaggle layout -> union masks, label maps, submission.csv (+ scores).
 
-Every image is predicted at the training scale (`predict_images.image_probabilities`)
+Every image is predicted at the training scale (`predict_images.NativePredictor`)
 and thresholded at 0.5 at native size; `evaluation.instances` turns the union
 mask into one label per nucleus; the labels are written as a 16-bit PNG and
 run-length encoded into the Kaggle submission, one row per nucleus and a row with
@@ -31,9 +31,7 @@ from unetpp.evaluation.instances import DEFAULT_METHOD, DEFAULT_MIN_DISTANCE, DE
 from unetpp.evaluation.rle import encode_labels
 from unetpp.evaluation.truth import MaskTruth, open_truth
 from unetpp.inference.images import write_mask
-from unetpp.inference.loading import load_trained_model, select_output
-from unetpp.inference.predict_images import MODES, image_probabilities, training_size
-from unetpp.inference.runtime import resolve_runtime
+from unetpp.inference.predict_images import check_mode, load_native_predictor
 
 
 @dataclass(frozen=True)
@@ -86,20 +84,13 @@ def run_predict_test(
 ) -> TestResult:
     """Write `<out>/masks/<id>.png`, `<out>/labels/<id>.png`, `<out>/submission.csv`, `<out>/predict_test.json`,
     and with truth `<out>/per_image.csv` and `<out>/scores.json`."""
-    if mode not in MODES:
-        raise UnetppError(f"--mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+    check_mode(mode)
     if instances.min_distance < 1 or instances.min_size < 0:
         raise UnetppError("--min-distance must be >= 1 and --min-size >= 0")
     label_instances(np.zeros((1, 1), bool), instances.method)  # an unknown method fails before any work
     out = Path(out_dir)
     source = open_raw(raw, max_unpacked_mb, masks_required=False)
-    torch_device, used_precision = resolve_runtime(device, precision)
-    model, checkpoint = load_trained_model(model_path, torch_device)
-    forward = select_output(model, inference_output, model_path, checkpoint["arch"])
-    multiple = 2**model.depth
-    side = training_size(checkpoint, size)
-    if mode == "resize" and (side < multiple or side % multiple):
-        raise UnetppError(f"--size {side} must be a positive multiple of {multiple} (the network pools that often)")
+    predictor = load_native_predictor(model_path, mode, size, device, precision, inference_output)
 
     with ExitStack() as stack:
         reader = MemberReader(source.path, source.is_zip)
@@ -131,8 +122,7 @@ def run_predict_test(
                     disable=None if progress is None else not progress,
                 ):
                     image = decode_image(reader.read(sample.image), f"{source.path}: {sample.image}", max_pixels)
-                    probs = image_probabilities(forward, image, mode, side, multiple, torch_device, used_precision)
-                    mask = probs > 0.5
+                    mask = predictor.probabilities(image) > 0.5
                     labels = label_instances(mask, instances.method, instances.min_distance, instances.min_size)
                     write_mask(tmp / "masks" / f"{sample.id}.png", mask)
                     write_labels(tmp / "labels" / f"{sample.id}.png", labels)
@@ -154,8 +144,8 @@ def run_predict_test(
                 (tmp / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
             record = {
                 "model": str(model_path), "raw": str(raw), "truth": None if truth is None else str(truth),
-                "instances": asdict(instances), "mode": mode, "size": side if mode == "resize" else None,
-                "device": str(torch_device), "precision": used_precision, "n_images": len(source.samples),
+                "instances": asdict(instances), "mode": mode, "size": predictor.size,
+                "device": str(predictor.device), "precision": predictor.precision, "n_images": len(source.samples),
                 "n_objects": n_objects, "seconds": round(seconds, 3),
                 "images_per_second": round(len(source.samples) / seconds, 3) if seconds > 0 else None,
             }
