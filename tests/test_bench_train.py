@@ -36,15 +36,19 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
         assert len(row[name]["step_times_s"]) == 2
         assert row[name]["median_step_s"] > 0 and row[name]["gflops_per_s"] > 0
     assert row["speedup"] == pytest.approx(row["reference"]["median_step_s"] / row["default"]["median_step_s"])
-    # The default path trains in the layout `unetpp train --layout auto` chose on this machine (now cached).
-    chosen = resolve_layout("auto", torch.device("cpu"), "fp32", "unet", 2, 32, data["settings"]["threads"], {})
-    assert chosen["source"] == "cached"
+    # The default path trains in the precision and layout `unetpp train --precision auto --layout auto` takes on
+    # this machine: in fp32 (no native bf16) the layout measured by bench-train itself, now cached; with native
+    # bf16 (e.g. Zen 4) always channels_last, nothing measured.
+    precision = resolve_precision("auto", torch.device("cpu"))
+    chosen = resolve_layout("auto", torch.device("cpu"), precision, "unet", 2, 32, data["settings"]["threads"], {})
+    assert chosen["source"] == ("cached" if precision == "fp32" else "gpu_or_bf16")
+    source = "measured" if precision == "fp32" else "gpu_or_bf16"
     assert row["reference"]["channels_last"] is False
     assert row["default"]["channels_last"] is (chosen["layout"] == "channels_last")
-    assert f"unet fp32, eager, {'channels_last' if row['default']['channels_last'] else 'NCHW'} (measured)" in (
+    assert f"unet {precision}, eager, {'channels_last' if row['default']['channels_last'] else 'NCHW'} ({source})" in (
         result.output)
     assert row["reference"]["precision"] == "fp32"
-    assert row["default"]["precision"] == resolve_precision("auto", torch.device("cpu"))
+    assert row["default"]["precision"] == precision
     cases = [(r["arch"], r["output"]) for r in data["inference"]]
     assert cases == [("unet", "last")] + [("nested_unet_ds", f"L{k}") for k in range(1, 5)]
     gflops = [r["gflop_per_image"] for r in data["inference"][1:]]
