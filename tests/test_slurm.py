@@ -47,8 +47,17 @@ import pytest
 import yaml
 
 from slurm_cluster import ClusterError, LocalSlurmCluster, unavailable_reason
-from test_workflow_caching import TINY, missing_stage_commands, read_params, write_params
-from workflow_helpers import BIN, REPO, SNAKEMAKE, Job, copy_workflow, run, snakemake_plan, tool_env
+from workflow_helpers import (
+    REPO,
+    SNAKEMAKE,
+    Job,
+    missing_stage_commands,
+    read_params,
+    snakemake_plan,
+    synth,
+    tiny_workspace,
+    tool_env,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -149,19 +158,12 @@ def snakemake(args: list[str | Path], cwd: Path) -> subprocess.CompletedProcess[
 
 
 def workspace(dest: Path, raw_zip: Path) -> Path:
-    """A copy of the workflow with the tiny settings of tests/test_workflow_caching.py, two archs, the same data."""
-    project = copy_workflow(dest)
+    """A copy of the workflow with the tiny settings of the workflow tests, two archs, the same data."""
+    # layout nchw: no timing of both layouts (auto), the same kernels in both runs.
+    project = tiny_workspace(dest, {"train": {"layout": "nchw"}, "runs": {"arch": ARCHS, "seed": [0]}})
     # Without .dvc/ the onsuccess hook records nothing: DVC is not what this test is about.
     shutil.rmtree(project / ".dvc")
-    params = read_params(project)
-    for section, values in TINY.items():
-        params[section].update(values)
-    params["train"]["layout"] = "nchw"  # no timing of both layouts (auto): the same kernels in both runs
-    params["runs"] = {"arch": ARCHS, "seed": [0]}
-    write_params(project, params)
-    raw = project / params["data"]["raw"]
-    raw.parent.mkdir(parents=True)
-    shutil.copy2(raw_zip, raw)
+    shutil.copy2(raw_zip, project / read_params(project)["data"]["raw"])
     return project
 
 
@@ -189,8 +191,7 @@ class Runs:
 def runs(cluster: LocalSlurmCluster, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     base = tmp_path_factory.mktemp("slurm-workflow")
     raw_zip = base / "synthetic.zip"
-    run([BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw_zip],
-        cwd=base)
+    synth(base, raw_zip, 16, 0, "48x48", "48x64")
     local, slurm = workspace(base / "local", raw_zip), workspace(base / "slurm", raw_zip)
     profile = slurm_profile(base / "profile-cpu", gpu=False)
     plan, _ = snakemake_plan(slurm, "--workflow-profile", str(profile))

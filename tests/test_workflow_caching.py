@@ -16,7 +16,6 @@ train.lr and check that `dvc metrics diff` shows the IoU change.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -25,59 +24,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from workflow_helpers import BIN, DVC, REPO, SNAKEMAKE, Job, copy_workflow, dvc_stage_name, dvc_stages, run, snakemake_plan
+from workflow_helpers import (
+    DVC,
+    GIT,
+    GITIGNORE,
+    REPO,
+    SNAKEMAKE,
+    STAGE_COMMANDS,
+    Job,
+    dvc_changed,
+    dvc_stage_name,
+    dvc_stages,
+    git,
+    missing_stage_commands,
+    read_params,
+    run,
+    snakemake_plan,
+    synth,
+    tiny_workspace,
+    write_params,
+)
 
 pytestmark = pytest.mark.slow
 
-STAGE_COMMANDS = ("synth", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
 PIPELINE = STAGE_COMMANDS[1:]
 PER_RUN_STAGES = ("train", "predict", "evaluate")
-GIT = shutil.which("git")
-TINY = {
-    "preprocess": {"size": 32, "workers": 1},
-    # Synthetic data: not the release of data.content_sha256.
-    "data": {"workers": 1, "content_sha256": "any"},
-    "split": {"val_fraction": 0.25},
-    "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1, "device": "cpu", "precision": "fp32"},
-    "predict": {"batch_size": 4, "device": "cpu", "precision": "fp32"},
-    "evaluate": {"batch_size": 4},
-}
-
-
-# What the project's .gitignore must hold for this layout (DVC adds its cached outputs itself).
-GITIGNORE = ".snakemake/\n/logs/\n/data/raw/\n/.checkpoints/\n"
-
-
-def missing_stage_commands() -> list[str]:
-    return [name for name in STAGE_COMMANDS if importlib.util.find_spec(f"unetpp.commands.{name}") is None]
-
-
-def git(project: Path, *args: str) -> str:
-    assert GIT is not None
-    identity = ["-c", "user.name=workflow test", "-c", "user.email=workflow-test@example.invalid"]
-    return run([GIT, *identity, *args], cwd=project).stdout
-
-
-def read_params(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / "params.yaml").read_text())
-
-
-def write_params(project: Path, params: dict[str, Any]) -> None:
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def snakemake_job_names(project: Path) -> set[str]:
     """Snakemake's plan as DVC stage names (`train@unet-0`), rule `all` left out."""
     jobs, _ = snakemake_plan(project)
     return {dvc_stage_name(job) for job in jobs}
-
-
-def dvc_changed(project: Path) -> set[str]:
-    """The stages `dvc status` reports as changed."""
-    result = run([DVC, "status", "--json"], cwd=project)
-    return set(json.loads(result.stdout or "{}"))
 
 
 def downstream(stages: list[Job], changed: set[str]) -> set[str]:
@@ -100,19 +78,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         pytest.skip(f"stage command(s) not written yet: {', '.join('unetpp ' + m for m in missing)}")
     if GIT is None:
         pytest.skip("git is not installed")
-    project = copy_workflow(tmp_path_factory.mktemp("workflow") / "project")
-    params = read_params(project)
-    for section, values in TINY.items():
-        params[section].update(values)
-    write_params(project, params)
+    project = tiny_workspace(tmp_path_factory.mktemp("workflow") / "project")
     (project / ".gitignore").write_text(GITIGNORE)
     git(project, "init", "-q", "-b", "main")
-    raw = project / params["data"]["raw"]
-    raw.parent.mkdir(parents=True)
-    run(
-        [BIN / "unetpp", "synth", "--n", "16", "--seed", "0", "--size", "48x48", "--size", "48x64", "--out", raw],
-        cwd=project,
-    )
+    synth(project, project / read_params(project)["data"]["raw"], 16, 0, "48x48", "48x64")
     # First only the data stages (a partial target), then everything.
     run([SNAKEMAKE, "--cores", "2", "data/processed/split.json"], cwd=project)
     run([SNAKEMAKE, "--cores", "2"], cwd=project)

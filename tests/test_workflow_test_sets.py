@@ -14,52 +14,42 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
-from workflow_helpers import BIN, DVC, SNAKEMAKE, copy_workflow, declared_test_sets, dvc_stage_name, run, snakemake_plan
+from workflow_helpers import (
+    DVC,
+    GIT,
+    GITIGNORE,
+    SNAKEMAKE,
+    declared_test_sets,
+    dvc_changed,
+    dvc_stage_name,
+    git,
+    read_params,
+    run,
+    snakemake_plan,
+    synth,
+    tiny_workspace,
+    write_params,
+)
 
 pytestmark = pytest.mark.slow
 
-GIT = shutil.which("git")
 TEST_SETS = [
     {"name": "stage1_test", "raw": "data/raw/stage1_test_images.zip"},
     {"name": "mine", "raw": "data/raw/my_test_set"},
 ]
-TINY = {
-    "preprocess": {"size": 32, "workers": 1},
-    # Synthetic data: not the release of data.content_sha256.
-    "data": {"workers": 1, "content_sha256": "any"},
-    "split": {"val_fraction": 0.25},
-    "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1, "device": "cpu", "precision": "fp32"},
+SETTINGS = {
     "runs": {"arch": ["unet"], "seed": [0]},
-    "predict": {"batch_size": 4, "device": "cpu", "precision": "fp32"},
-    "evaluate": {"batch_size": 4},
     "test": {"sets": TEST_SETS, "instances": "watershed", "min_distance": 3, "min_size": 2},
 }
 TEST_STAGES = {"predict_test@set0-unet-0", "predict_test@set1-unet-0"}
-
-
-def read_params(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / "params.yaml").read_text())
-
-
-def write_params(project: Path, params: dict[str, Any]) -> None:
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def git(project: Path, *args: str) -> str:
-    assert GIT is not None
-    identity = ["-c", "user.name=workflow test", "-c", "user.email=workflow-test@example.invalid"]
-    return run([GIT, *identity, *args], cwd=project).stdout
 
 
 def planned(project: Path) -> set[str]:
@@ -68,29 +58,14 @@ def planned(project: Path) -> set[str]:
     return {dvc_stage_name(job, declared_test_sets(project)) for job in jobs}
 
 
-def dvc_changed(project: Path) -> set[str]:
-    return set(json.loads(run([DVC, "status", "--json"], cwd=project).stdout or "{}"))
-
-
-def synth(project: Path, out: Path, n: int, seed: int, *sizes: str) -> None:
-    run([BIN / "unetpp", "synth", "--n", str(n), "--seed", str(seed), *(f"--size={s}" for s in sizes), "--out", out],
-        cwd=project)
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if GIT is None:
         pytest.skip("git is not installed")
-    project = copy_workflow(tmp_path_factory.mktemp("test-sets") / "project")
-    params = read_params(project)
-    for section, values in TINY.items():
-        params[section].update(values)
-    write_params(project, params)
-    (project / ".gitignore").write_text(".snakemake/\n/logs/\n/data/raw/\n/.checkpoints/\n")
+    project = tiny_workspace(tmp_path_factory.mktemp("test-sets") / "project", SETTINGS)
+    (project / ".gitignore").write_text(GITIGNORE)
     git(project, "init", "-q", "-b", "main")
-    raw = project / params["data"]["raw"]
-    raw.parent.mkdir(parents=True)
-    synth(project, raw, 16, 0, "48x48", "48x64")
+    synth(project, project / read_params(project)["data"]["raw"], 16, 0, "48x48", "48x64")
     # A test set without masks, as a zip; one with masks, as a folder (other sizes than training).
     with_masks = project / "with_masks.zip"
     synth(project, with_masks, 3, 1, "40x56", "64x48")
