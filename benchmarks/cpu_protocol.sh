@@ -39,12 +39,15 @@ export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
 # shellcheck disable=SC1091
 . .venv/bin/activate
 snakemake --unlock >/dev/null 2>&1 || true  # a killed snakemake leaves its lock behind
+# The raw zip is linked from a shared disk whose files may get new mtimes between sessions; Snakemake
+# compares the zip by content only up to --max-checksum-file-size (the profiles set 1GB; clones made before
+# they did get it here), or it reruns ingest and every training after it.
 LOG=$RUN_ROOT/logs/snakemake-$(date -u +%Y%m%dT%H%M%SZ).log
 # Higher priority than tests and builds on the same machine (where allowed; otherwise nice warns and goes on).
 # With the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled = 1), a process's nice
 # value only ranks it within its session: every other terminal session or job still gets an equal share of
 # the CPU. So the run gets a session of its own (setsid), and that session's autogroup the same nice value.
-nohup setsid nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete >"$LOG" 2>&1 &
+nohup setsid nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete --max-checksum-file-size 1GB >"$LOG" 2>&1 &
 echo $! >"$RUN_ROOT/snakemake.pid"
 sleep 1
 echo -10 >"/proc/$!/autogroup" 2>/dev/null || echo "note: could not raise the run's autogroup priority"
