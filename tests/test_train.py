@@ -26,7 +26,7 @@ from unetpp.models import build_model
 from unetpp.training import loop
 from unetpp.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, run_checkpoint_dir, save_checkpoint
 from unetpp.training.config import TrainConfig
-from unetpp.training.device import cpu_bf16_flags, resolve_device, resolve_precision
+from unetpp.training.device import cpu_bf16_flags, cpu_supports_bf16, resolve_device, resolve_precision
 from unetpp.training.loop import EpochStats, shuffled_order, train, validation_pass
 from unetpp.training.outputs import HISTORY_COLUMNS
 from unetpp.training.step import make_batch, train_step
@@ -567,11 +567,22 @@ def test_an_ingest_output_is_named_as_one_not_as_corrupt(tmp_path, data, synthet
 # --- refactors keep training bit-identical ------------------------------------------------------
 
 # sha256 (first 16 hex) of the kept weights (state_dict tensors in key order) and of history.csv without the
-# seconds column, after 2 epochs of the tiny models below; recorded before the training code was restructured.
-# fp32 results depend on the kernels oneDNN picks, so a reference holds for one torch build and CPU capability.
+# seconds column, after 2 epochs of the tiny models below, per training path (precision, layout). Results depend
+# on the kernels oneDNN picks, so a reference holds for one torch build and CPU kind: torch's capability and
+# whether the CPU does bf16 natively (AVX-512 alone covers both Ice Lake and Zen 4, whose kernels differ).
+# AVX2 (Zen 3): recorded before the training code was restructured. AVX-512 BF16 (Zen 4): recorded at cd29b5a,
+# the commit that trained the published results, and equal at the commit that added them.
 TRAINING_REFERENCE = {
-    ("2.13.0+cpu", "AVX2"): {"unet": ("59a624bc92533e84", "f52127d577892bd9"),
-                               "nested_unet_ds": ("a3d33f70c185c76e", "028ec24789f03795")},
+    ("2.13.0+cpu", "AVX2", False): {
+        ("fp32", "nchw"): {"unet": ("59a624bc92533e84", "f52127d577892bd9"),
+                           "nested_unet_ds": ("a3d33f70c185c76e", "028ec24789f03795")},
+    },
+    ("2.13.0+cpu", "AVX512", True): {
+        ("fp32", "nchw"): {"unet": ("138ced3ceaa7326c", "c8812f7019d8a2b3"),
+                           "nested_unet_ds": ("d3b8b6516ac4187d", "551867080f21ca09")},
+        ("bf16", "channels_last"): {"unet": ("d774a55ff1e33c11", "ae8fdaaefad65c2e"),
+                                    "nested_unet_ds": ("c8a361565d54ce88", "8f48355cbcd57900")},
+    },
 }
 
 
@@ -584,16 +595,20 @@ def weights_digest(state: dict[str, torch.Tensor]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("path", [("fp32", "nchw"), ("bf16", "channels_last")], ids="-".join)
 @pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
-def test_training_is_bit_identical_to_the_recorded_reference(tmp_path, arch):
-    key = (str(torch.__version__), torch.backends.cpu.get_cpu_capability())
-    if key not in TRAINING_REFERENCE:
-        pytest.skip(f"no reference recorded for torch {key[0]} on {key[1]}: fp32 rounding differs between builds "
-                    f"and CPU families; record one with this test's digests on a commit known to be right")
+def test_training_is_bit_identical_to_the_recorded_reference(tmp_path, arch, path):
+    key = (str(torch.__version__), torch.backends.cpu.get_cpu_capability(), cpu_supports_bf16())
+    reference = TRAINING_REFERENCE.get(key, {}).get(path)
+    if reference is None:
+        pytest.skip(f"no {'/'.join(path)} reference recorded for torch {key[0]} on {key[1]} "
+                    f"({'with' if key[2] else 'without'} native bf16): rounding differs between builds and CPU "
+                    "kinds; record one with this test's digests on a commit known to be right")
+    precision, layout = path
     data = write_data(tmp_path)
-    cfg = config(tmp_path, data, arch=arch, epochs=2, layout="nchw", out=tmp_path / arch)
+    cfg = config(tmp_path, data, arch=arch, epochs=2, precision=precision, layout=layout, out=tmp_path / arch)
     train(cfg, progress=False)
     rows = [{k: v for k, v in r.items() if k != "seconds"} for r in read_history(cfg.out)]
     state = torch.load(cfg.out / "model.pt", weights_only=True)["state_dict"]
     got = (weights_digest(state), hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16])
-    assert got == TRAINING_REFERENCE[key][arch]
+    assert got == reference[arch]
