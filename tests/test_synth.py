@@ -123,7 +123,7 @@ def test_cli_writes_folder_and_refuses_bad_options(tmp_path):
     assert result.exit_code == 0, result.output
     assert len([p for p in (tmp_path / "demo").iterdir()]) == 2
     result = runner.invoke(main, ["synth", "--n", "0", "--out", str(tmp_path / "none.zip")])
-    assert result.exit_code == 1 and "Error: --n 0 is invalid" in result.output
+    assert result.exit_code == 2 and "Invalid value for '--n'" in result.output and "x>=1" in result.output
     result = runner.invoke(main, ["synth", "--n", "2", "--size", "12x12", "--out", str(tmp_path / "small.zip")])
     assert result.exit_code == 1 and "'12x12' is invalid" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]

@@ -31,9 +31,19 @@ DEFAULT_FILTERS = (32, 64, 128, 256, 512)  # channels per level, as in the refer
 DEFAULT_DEPTH = len(DEFAULT_FILTERS) - 1
 
 DEVICES = "auto, cpu, cuda, cuda:N or mps"  # torch device names are open-ended: a description, not a list
+DEFAULT_DEVICE = "auto"  # CUDA, then MPS, then the CPU (training/device.py)
 PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_PRECISION = "auto"  # bf16 where the device does it natively, else fp32 (training/device.py)
 LAYOUTS = ("auto", "channels_last", "nchw")
 REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # how IoU and Dice pool pixels over images
+DEFAULT_SELECTION_METRIC = "batch_pooled"  # the reference's AverageMeter: val IoU pooled within each val batch
+SUBSETS = ("train", "val", "test")  # the subsets of split.json
+REFERENCE_BATCH_SIZE = 16  # the reference's batch: training, validation and the batch_pooled reduction
+DEFAULT_IMAGE_SIZE = 96  # the side the pipeline trains at (`unetpp preprocess --size`)
+# The pixel-bomb guard of every PNG decode (`--max-pixels`): the largest stage1_train image is 1040x1388
+# (1.44 MP); 64 MP leaves room for any real microscopy tile while refusing a tiny PNG that inflates to
+# gigabytes, before it is decoded.
+DEFAULT_MAX_PIXELS = 64_000_000
 FIT_MODES = ("resize", "pad")  # how predict-images and predict-test fit an image of any size to the network
 # `unetpp bench-train --also`: each name is "<layout>_<precision>", the set-up it times.
 BENCH_VARIANTS = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")

@@ -31,9 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from unetpp.choices import REDUCTIONS
-
-REFERENCE_BATCH_SIZE = 16
+from unetpp.choices import REDUCTIONS, REFERENCE_BATCH_SIZE
 
 
 @dataclass

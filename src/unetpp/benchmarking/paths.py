@@ -33,8 +33,15 @@ class StepPath:
     layout_source: str = "pinned"  # how the layout was chosen (training/layout.py's `source`)
 
     @property
+    def layout(self) -> str:
+        """The resolved layout name (training/layout.py's)."""
+        return "channels_last" if self.channels_last else "nchw"
+
+    @property
     def memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.channels_last else torch.contiguous_format
+        from unetpp.training.layout import memory_format  # imported here: training.layout imports this module
+
+        return memory_format(self.layout)
 
     def describe(self) -> str:
         layout = "channels_last" if self.channels_last else "NCHW"

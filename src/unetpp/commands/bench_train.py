@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from unetpp.choices import ARCHITECTURES, BENCH_VARIANTS
+from unetpp.choices import ARCHITECTURES, BENCH_VARIANTS, DEFAULT_IMAGE_SIZE
 from unetpp.commands.options import device_option
 from unetpp.errors import UnetppError
 from unetpp.training.config import TrainConfig
@@ -24,7 +24,7 @@ MIN_STEPS = 10
               help="Untimed steps per path first (allocator, oneDNN kernel choice).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size, show_default=True,
               help="Images per step.")
-@click.option("--size", type=int, default=96, show_default=True,
+@click.option("--size", type=int, default=DEFAULT_IMAGE_SIZE, show_default=True,
               help="Image side in pixels; a multiple of 16 (the networks pool four times).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads [default: all cores available, as `unetpp train` uses].")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from unetpp.choices import REFERENCE_BATCH_SIZE, SUBSETS
+
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -31,7 +33,7 @@ import click
 )
 @click.option(
     "--subset",
-    type=click.Choice(("train", "val", "test")),
+    type=click.Choice(SUBSETS),
     default="val",
     show_default=True,
     help="Which subset the predictions cover.",
@@ -51,9 +53,9 @@ import click
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=16,
+    default=REFERENCE_BATCH_SIZE,
     show_default=True,
-    help="Batch size of the batch_pooled reduction (16 is the reference's validation batch).",
+    help=f"Batch size of the batch_pooled reduction ({REFERENCE_BATCH_SIZE} is the reference's validation batch).",
 )
 def evaluate(
     pred_path: Path, data_path: Path, split_path: Path, subset: str, out: Path, per_image: Path | None, batch_size: int

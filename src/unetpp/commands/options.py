@@ -10,7 +10,17 @@ from pathlib import Path
 
 import click
 
-from unetpp.choices import DEFAULT_DEPTH, DEVICES, FIT_MODES, PRECISIONS, inference_outputs
+from unetpp.choices import (
+    DEFAULT_DEPTH,
+    DEFAULT_DEVICE,
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PRECISION,
+    DEVICES,
+    FIT_MODES,
+    PRECISIONS,
+    inference_outputs,
+)
 
 model_option = click.option(
     "--model",
@@ -20,12 +30,12 @@ model_option = click.option(
     help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
 )
 device_option = click.option(
-    "--device", default="auto", show_default=True, help=f"{DEVICES}; auto picks CUDA, then MPS, then the CPU."
+    "--device", default=DEFAULT_DEVICE, show_default=True, help=f"{DEVICES}; auto picks CUDA, then MPS, then the CPU."
 )
 precision_option = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    default="auto",
+    default=DEFAULT_PRECISION,
     show_default=True,
     help="auto: bf16 autocast where the device does bf16 natively (CUDA with bf16, CPUs with AVX-512 BF16 or "
     "AMX), else fp32; fp32: the reference path; bf16: force bf16 autocast. Weights and loss stay fp32.",
@@ -52,13 +62,12 @@ training_size_option = click.option(
     "--size",
     type=click.IntRange(min=1),
     default=None,
-    help="Training image size for --mode resize (default: the size recorded in model.pt, else 96).",
+    help=f"Training image size for --mode resize (default: the size recorded in model.pt, else {DEFAULT_IMAGE_SIZE}).",
 )
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."
 )
 
-DEFAULT_MAX_PIXELS = 64_000_000  # unetpp.data.pngdecode.DEFAULT_MAX_PIXELS
 max_pixels_option = click.option(
     "--max-pixels",
     default=DEFAULT_MAX_PIXELS,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from unetpp.choices import SUBSETS
 from unetpp.commands.options import (
     device_option,
     inference_output_option,
@@ -13,9 +14,6 @@ from unetpp.commands.options import (
     precision_option,
     progress_option,
 )
-
-SUBSET_CHOICES = ("train", "val", "test")
-
 
 def split_ids(value: str | None) -> list[str] | None:
     """'a,b, c' -> ['a', 'b', 'c']; None or blank -> None."""
@@ -42,7 +40,7 @@ def split_ids(value: str | None) -> list[str] | None:
 )
 @click.option(
     "--subset",
-    type=click.Choice(SUBSET_CHOICES),
+    type=click.Choice(SUBSETS),
     default="val",
     show_default=True,
     help="Which subset of the split to predict; rows follow the split's order.",

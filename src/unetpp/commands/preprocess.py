@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from unetpp.choices import DEFAULT_IMAGE_SIZE
 from unetpp.commands.options import progress_option
 
 
@@ -19,7 +20,7 @@ from unetpp.commands.options import progress_option
 )
 @click.option(
     "--size",
-    default=96,
+    default=DEFAULT_IMAGE_SIZE,
     show_default=True,
     type=int,
     help="Output side length in pixels; a positive multiple of 16 (the networks pool 4 times).",

@@ -8,7 +8,8 @@ import click
 
 
 @click.command()
-@click.option("--n", "n", default=24, show_default=True, type=int, help="Number of images to make (at least 1).")
+@click.option("--n", "n", default=24, show_default=True, type=click.IntRange(min=1),
+              help="Number of images to make (at least 1).")
 @click.option(
     "--out",
     required=True,

@@ -22,12 +22,10 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
+from unetpp.choices import DEFAULT_MAX_PIXELS
 from unetpp.errors import UnetppError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
-# The largest stage1_train image is 1040x1388 (1.44 MP); 64 MP leaves room for any real microscopy
-# tile while refusing a "pixel bomb" (a tiny PNG that inflates to gigabytes) before it is decoded.
-DEFAULT_MAX_PIXELS = 64_000_000
 _BUFFER_REPR = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 
 

@@ -21,6 +21,7 @@ from skimage.transform import resize
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path, remove_stale_temps
+from unetpp.choices import DEFAULT_IMAGE_SIZE
 from unetpp.data.parallel import ordered_map
 from unetpp.data.processed import file_sha256
 from unetpp.errors import UnetppError
@@ -110,7 +111,7 @@ def _open_interim(path: Path) -> h5py.File:
 def preprocess(
     src: str | os.PathLike[str],
     out: str | os.PathLike[str],
-    size: int = 96,
+    size: int = DEFAULT_IMAGE_SIZE,
     workers: int = 2,
     progress: bool | None = None,
 ) -> PreprocessSummary:

@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from unetpp.choices import SUBSETS
 from unetpp.errors import UnetppError
-
-SUBSETS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from unetpp.atomic import atomic_path
-from unetpp.choices import ARCHITECTURES
+from unetpp.choices import ARCHITECTURES, DEFAULT_SELECTION_METRIC, REDUCTIONS
 from unetpp.errors import UnetppError
 from unetpp.evaluation.compare import compare_archs, comparison_markdown
 
@@ -39,15 +39,12 @@ PUBLISHED_IOU = {"unet": 0.8347, "nested_unet": 0.8321, "nested_unet_ds": 0.8367
 # published IoU and the "on DSB2018" title apply only to data `unetpp fetch` checked
 # against it (the workflow passes params.yaml's data.content_sha256 as --content-sha256).
 STAGE1_TRAIN_CONTENT_SHA256 = "9ab049873a11411440d9027c902103a230434e55382bbbfe7f974f3f88fd743c"
-SELECTION_METRICS = ("per_image", "pooled", "batch_pooled")
-# What train.json lacking `selection_metric` selected by: the reference's AverageMeter.
-DEFAULT_SELECTION_METRIC = "batch_pooled"
 HISTORY_COLUMNS = (
     "epoch",
     "train_loss",
     "train_iou",
     "val_loss",
-    *(f"val_iou_{metric}" for metric in SELECTION_METRICS),
+    *(f"val_iou_{metric}" for metric in REDUCTIONS),
 )
 EVAL_KEYS = (
     "n_images",
@@ -60,7 +57,7 @@ EVAL_KEYS = (
 )
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
 # Reported when train.json has them (written by `unetpp train` since selection_metric exists).
-BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in SELECTION_METRICS)
+BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in REDUCTIONS)
 OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png")
 
 Table = dict[str, dict[str, Any]]
@@ -80,7 +77,7 @@ class RunResult:
     @property
     def selection_metric(self) -> str:
         """The val IoU that chose the kept epoch (train.json's, else the reference's)."""
-        return str(self.train.get("selection_metric", DEFAULT_SELECTION_METRIC))
+        return str(self.train.get("selection_metric", DEFAULT_SELECTION_METRIC))  # a train.json from before the option
 
 
 def run_dir_name(seed: int) -> str:
@@ -164,10 +161,10 @@ def collect(arch: str, seed: int, models_dir: Path, results_dir: Path) -> RunRes
             f"{paths['train']} was written for arch {train['arch']!r}, not {arch!r}: its folder name and content "
             f"disagree; {retrain}"
         )
-    if train.get("selection_metric", DEFAULT_SELECTION_METRIC) not in SELECTION_METRICS:
+    if train.get("selection_metric", DEFAULT_SELECTION_METRIC) not in REDUCTIONS:
         raise UnetppError(
             f"{paths['train']} has selection_metric {train['selection_metric']!r}, not one of "
-            f"{', '.join(SELECTION_METRICS)}: {retrain}"
+            f"{', '.join(REDUCTIONS)}: {retrain}"
         )
     evaluation = _read_json(paths["metrics"], reevaluate)
     _need(evaluation, EVAL_KEYS, paths["metrics"], reevaluate)

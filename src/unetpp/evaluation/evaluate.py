@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from unetpp.atomic import atomic_path
+from unetpp.choices import REDUCTIONS
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
 from unetpp.metrics import REFERENCE_BATCH_SIZE, counts_from_probabilities, dice, iou, per_image_dice, per_image_iou
@@ -105,7 +106,7 @@ def score(
     counts = counts_from_probabilities(probabilities.astype(np.float32), masks)
     summary: dict[str, Any] = {"n_images": len(ids)}
     for name, fn in (("iou", iou), ("dice", dice)):
-        for reduction in ("per_image", "pooled", "batch_pooled"):
+        for reduction in REDUCTIONS:
             summary[f"{name}_{reduction}"] = fn(counts, reduction, batch_size)
     summary["batch_size"] = batch_size
     image_iou = per_image_iou(counts).tolist()

@@ -19,6 +19,7 @@ import torch
 from unetpp.choices import ARCHITECTURES
 from unetpp.errors import UnetppError
 from unetpp.models import NestedUNet, UNet, build_model, output_forward
+from unetpp.training.step import INPUT_MEMORY_FORMAT
 
 REQUIRED_KEYS = ("state_dict", "arch", "model_kwargs")
 _RETRAIN = "retrain it with `unetpp train` (or `snakemake`/`dvc repro`)"
@@ -105,9 +106,9 @@ def select_output(
 def load_trained_model(
     path: str | os.PathLike[str], device: torch.device | str = "cpu"
 ) -> tuple[UNet | NestedUNet, dict[str, Any]]:
-    """(model in eval mode on `device`, channels_last, and the checkpoint dict)."""
+    """(model in eval mode on `device`, in INPUT_MEMORY_FORMAT (channels_last), and the checkpoint dict)."""
     checkpoint = read_checkpoint(path)
     model = build_from_checkpoint(checkpoint, path)
     model.eval()
-    model.to(device=torch.device(device), memory_format=torch.channels_last)
+    model.to(device=torch.device(device), memory_format=INPUT_MEMORY_FORMAT)
     return model, checkpoint

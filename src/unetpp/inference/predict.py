@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from unetpp.atomic import atomic_path
-from unetpp.choices import ARCHITECTURES
+from unetpp.choices import ARCHITECTURES, DEFAULT_DEVICE, DEFAULT_PRECISION
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
 from unetpp.inference.figures import sample_figure
@@ -91,8 +91,8 @@ def run_predict(
     figure: str | os.PathLike[str] | None = None,
     figure_ids: Sequence[str] | None = None,
     figure_count: int = DEFAULT_FIGURE_COUNT,
-    device: str = "auto",
-    precision: str = "auto",
+    device: str = DEFAULT_DEVICE,
+    precision: str = DEFAULT_PRECISION,
     batch_size: int = 16,
     inference_output: str = "last",
     progress: bool | None = None,

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
-from unetpp.choices import FIT_MODES
+from unetpp.choices import DEFAULT_DEVICE, DEFAULT_IMAGE_SIZE, DEFAULT_PRECISION, FIT_MODES
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
 from unetpp.errors import UnetppError
 from unetpp.inference.downscale import downscale_image
@@ -43,7 +43,6 @@ from unetpp.inference.predictor import Forward, predict_batch
 from unetpp.inference.runtime import resolve_runtime
 
 MODES = FIT_MODES
-DEFAULT_SIZE = 96
 
 
 @dataclass(frozen=True)
@@ -74,13 +73,13 @@ def resize_probabilities(probs: np.ndarray, height: int, width: int) -> np.ndarr
 
 
 def training_size(checkpoint: dict, requested: int | None) -> int:
-    """--size if given, else the size recorded in model.pt, else the pipeline's 96."""
+    """--size if given, else the size recorded in model.pt, else the pipeline's DEFAULT_IMAGE_SIZE."""
     if requested is not None:
         return requested
     settings = checkpoint.get("settings")
     if isinstance(settings, dict) and isinstance(settings.get("image_size"), int):
         return settings["image_size"]
-    return DEFAULT_SIZE
+    return DEFAULT_IMAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,8 @@ def load_native_predictor(
     model_path: str | os.PathLike[str],
     mode: str = "resize",
     size: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
+    device: str = DEFAULT_DEVICE,
+    precision: str = DEFAULT_PRECISION,
     inference_output: str = "last",
 ) -> NativePredictor:
     """model.pt on the resolved device and precision, with the output, mode and size checked."""
@@ -141,8 +140,8 @@ def run_predict_images(
     out_dir: str | os.PathLike[str],
     mode: str = "resize",
     size: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
+    device: str = DEFAULT_DEVICE,
+    precision: str = DEFAULT_PRECISION,
     inference_output: str = "last",
     progress: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from unetpp.atomic import atomic_path
+from unetpp.choices import DEFAULT_DEVICE, DEFAULT_PRECISION
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS, decode_image
 from unetpp.data.raw import DEFAULT_MAX_UNPACKED_MB, MemberReader, open_raw
 from unetpp.errors import UnetppError
@@ -75,8 +76,8 @@ def run_predict_test(
     truth: str | os.PathLike[str] | None = None,
     mode: str = "resize",
     size: int | None = None,
-    device: str = "auto",
-    precision: str = "auto",
+    device: str = DEFAULT_DEVICE,
+    precision: str = DEFAULT_PRECISION,
     inference_output: str = "last",
     progress: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from unetpp.choices import DEFAULT_IMAGE_SIZE
 from unetpp.models.nested_unet import NestedUNet
 from unetpp.models.registry import BUILDERS, build_model, output_forward
 from unetpp.models.unet import UNet
@@ -22,7 +23,7 @@ from unetpp.models.unet import UNet
 
 def count_forward_flops(
     model: UNet | NestedUNet,
-    input_shape: Sequence[int] = (1, 3, 96, 96),
+    input_shape: Sequence[int] = (1, 3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE),
     output: str = "last",
 ) -> int:
     """FLOPs of one eval-mode forward pass computing `output` ("last", "mean", "L1".."L4") on `input_shape`.
@@ -40,12 +41,12 @@ def count_forward_flops(
     return int(counter.get_total_flops())
 
 
-def gflops_per_image(model: UNet | NestedUNet, size: int = 96, output: str = "last") -> float:
+def gflops_per_image(model: UNet | NestedUNet, size: int = DEFAULT_IMAGE_SIZE, output: str = "last") -> float:
     """Forward GFLOP (1e9, PyTorch's 2-FLOPs-per-multiply-add convention) for one size x size image."""
     return count_forward_flops(model, (1, model.in_channels, size, size), output) / 1e9
 
 
-def flops_table(size: int = 96) -> dict[str, float]:
+def flops_table(size: int = DEFAULT_IMAGE_SIZE) -> dict[str, float]:
     """Forward GFLOP per size x size image for every architecture and inference output."""
     table: dict[str, float] = {}
     for arch in BUILDERS:

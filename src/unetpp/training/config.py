@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unetpp.choices import ARCHITECTURES, LAYOUTS, REDUCTIONS
+from unetpp.choices import (
+    ARCHITECTURES,
+    DEFAULT_DEVICE,
+    DEFAULT_PRECISION,
+    DEFAULT_SELECTION_METRIC,
+    LAYOUTS,
+    REDUCTIONS,
+    REFERENCE_BATCH_SIZE,
+)
 from unetpp.errors import UnetppError
 
 
@@ -27,13 +35,13 @@ class TrainConfig:
     epochs: int = 200
     patience: int = 20
     lr: float = 3e-4
-    batch_size: int = 16
+    batch_size: int = REFERENCE_BATCH_SIZE
     seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
+    device: str = DEFAULT_DEVICE
+    precision: str = DEFAULT_PRECISION
     num_threads: int | None = None  # None: every core this process may use
     checkpoint_dir: Path | None = None  # the root; this run's folder is run_checkpoint_dir(root, out, fingerprint)
-    selection_metric: str = "batch_pooled"
+    selection_metric: str = DEFAULT_SELECTION_METRIC
     layout: str = "auto"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 

@@ -35,9 +35,10 @@ from torch import nn
 from tqdm import tqdm
 
 from unetpp.atomic import remove_stale_temps
+from unetpp.choices import DEFAULT_IMAGE_SIZE, REDUCTIONS
 from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
-from unetpp.metrics import REDUCTIONS, PixelCounts, iou
+from unetpp.metrics import PixelCounts, iou
 from unetpp.models import NestedUNet, UNet, build_model, count_parameters
 from unetpp.training.checkpoint import (
     CHECKPOINT_FILE,
@@ -55,7 +56,7 @@ from unetpp.training.device import default_num_threads, describe_device, resolve
 from unetpp.training.layout import memory_format, resolve_layout
 from unetpp.training.provenance import code_commit
 from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, write_outputs
-from unetpp.training.step import eval_step, make_batch, train_step
+from unetpp.training.step import INPUT_MEMORY_FORMAT, eval_step, make_batch, train_step
 from unetpp.training.stopping import EarlyStopping
 
 SHUFFLE_SEED_STRIDE = 1_000_003  # keeps (seed, epoch) -> generator seed one-to-one for epochs < 1e6
@@ -100,7 +101,7 @@ def train_epoch(
     batch_size: int,
     precision: str,
     bar: tqdm | None = None,
-    layout: torch.memory_format = torch.channels_last,
+    layout: torch.memory_format = INPUT_MEMORY_FORMAT,
 ) -> EpochStats:
     """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
     model.train()
@@ -126,7 +127,7 @@ def validation_pass(
     masks: torch.Tensor,
     batch_size: int,
     precision: str,
-    layout: torch.memory_format = torch.channels_last,
+    layout: torch.memory_format = INPUT_MEMORY_FORMAT,
 ) -> EpochStats:
     """Eval-mode loss and IoU over the validation set in split order."""
     model.eval()
@@ -207,6 +208,11 @@ class Run:
     wall_before: float = 0.0
     commits: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """The torch memory format of the run's layout, for its batches."""
+        return memory_format(self.layout["layout"])
+
     def checkpoint(self, run_fingerprint: str, settings: dict[str, Any], out: Path, wall: float) -> dict[str, Any]:
         """The resume checkpoint after the last completed epoch (`resume` reads it back)."""
         return {
@@ -244,7 +250,7 @@ def _check_image_size(model: UNet | NestedUNet, config: TrainConfig, size: int) 
         raise UnetppError(
             f"{config.data}: images are {size}x{size}, but {config.arch} pools "
             f"{multiple.bit_length() - 1} times and needs a multiple of {multiple}: rerun `unetpp preprocess` "
-            f"with --size 96 (or another multiple of {multiple})"
+            f"with --size {DEFAULT_IMAGE_SIZE} (or another multiple of {multiple})"
         )
 
 
@@ -322,6 +328,71 @@ def model_payload(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class CheckpointSlot:
+    """Where this run's resume checkpoint lives, the fingerprint it must carry, and what it held at the start."""
+
+    directory: Path
+    fingerprint: str
+    state: dict[str, Any] | None  # None: nothing to resume
+
+
+def open_checkpoint(config: TrainConfig, settings: dict[str, Any]) -> CheckpointSlot:
+    """Find this run's checkpoint folder (by settings and data) and read the checkpoint there, if any.
+
+    Temp files a kill -9 left behind are tidied first; checkpoints of the same
+    --out from other settings or data are reported, never used.
+    """
+    run_fingerprint = fingerprint({k: v for k, v in settings.items() if k not in ("data", "split")})
+    root = Path(config.checkpoint_dir) if config.checkpoint_dir else Path.cwd() / CHECKPOINT_ROOT
+    checkpoint_dir = run_checkpoint_dir(root, config.out, run_fingerprint)
+    remove_stale_temps(checkpoint_dir, (CHECKPOINT_FILE,))
+    remove_stale_temps(config.out, (MODEL_FILE, HISTORY_FILE, SUMMARY_FILE))
+    resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
+    for other in other_checkpoints(checkpoint_dir):
+        print(f"unetpp train: {other} holds a checkpoint of {config.out} from other settings or data; it is not "
+              f"used (delete it if you will not rerun those settings)", file=sys.stderr)
+    return CheckpointSlot(checkpoint_dir, run_fingerprint, resumed)
+
+
+def run_epoch(
+    run: Run,
+    config: TrainConfig,
+    precision: str,
+    train_data: tuple[torch.Tensor, torch.Tensor],
+    val_data: tuple[torch.Tensor, torch.Tensor],
+    progress: bool | None,
+) -> dict[str, Any]:
+    """Train and validate the next epoch, keep the weights if it is the best so far, log it; its history row.
+
+    The shuffle depends only on (seed, epoch), so a resumed run repeats an uninterrupted one.
+    """
+    epoch = len(run.history) + 1
+    epoch_start = time.perf_counter()
+    images, masks = train_data
+    order = shuffled_order(len(images), config.seed, epoch)
+    with tqdm(total=math.ceil(len(images) / config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+              leave=False, disable=None if progress is None else not progress, file=sys.stderr) as bar:
+        train_stats = train_epoch(run.model, run.optimizer, images, masks, order, config.batch_size, precision, bar,
+                                  run.memory_format)
+    val_stats = validation_pass(run.model, *val_data, config.batch_size, precision, run.memory_format)
+    row = history_row(epoch, train_stats, val_stats, run.optimizer.param_groups[0]["lr"],
+                      time.perf_counter() - epoch_start)
+    metric = config.selection_metric
+    if run.stopper.update(epoch, val_stats.iou[metric]):
+        run.best_state = _cpu_state(run.model)
+        run.best_row = row
+    run.history.append(row)
+    tqdm.write(
+        f"epoch {epoch}/{config.epochs}: train loss {row['train_loss']:.4f} IoU {row['train_iou']:.4f} | "
+        f"val loss {row['val_loss']:.4f} IoU {metric} {row[f'val_iou_{metric}']:.4f} "
+        f"(per image {row['val_iou_per_image']:.4f}) | best {run.stopper.best_value:.4f} "
+        f"@ {run.stopper.best_epoch} | {row['seconds']:.1f}s",
+        file=sys.stderr,
+    )
+    return row
+
+
 def train(
     config: TrainConfig,
     progress: bool | None = None,
@@ -341,60 +412,32 @@ def train(
     threads = config.num_threads or default_num_threads()
     torch.set_num_threads(threads)
     settings = run_settings(config, device, precision, threads, train_set.size)
-    run_fingerprint = fingerprint({k: v for k, v in settings.items() if k not in ("data", "split")})
-    root = Path(config.checkpoint_dir) if config.checkpoint_dir else Path.cwd() / CHECKPOINT_ROOT
-    checkpoint_dir = run_checkpoint_dir(root, config.out, run_fingerprint)
-    metric = config.selection_metric
 
-    # A kill -9 during an atomic write leaves its temp file behind; tidy those first.
-    remove_stale_temps(checkpoint_dir, (CHECKPOINT_FILE,))
-    remove_stale_temps(config.out, (MODEL_FILE, HISTORY_FILE, SUMMARY_FILE))
-    resumed = load_checkpoint(checkpoint_dir, run_fingerprint)
-    for other in other_checkpoints(checkpoint_dir):
-        print(f"unetpp train: {other} holds a checkpoint of {config.out} from other settings or data; it is not "
-              f"used (delete it if you will not rerun those settings)", file=sys.stderr)
-    run = start_or_resume(config, device, precision, threads, train_set.size, resumed, progress)
+    # Resume: the checkpoint of these settings and data, if an earlier run left one.
+    slot = open_checkpoint(config, settings)
+    run = start_or_resume(config, device, precision, threads, train_set.size, slot.state, progress)
     resumed_from = len(run.history)
-    if resumed is not None:
-        print(f"unetpp train: resuming from {checkpoint_dir} after epoch {resumed_from}", file=sys.stderr)
+    if slot.state is not None:
+        print(f"unetpp train: resuming from {slot.directory} after epoch {resumed_from}", file=sys.stderr)
     run.commits.append({"commit": code_commit(), "from_epoch": resumed_from + 1})
     print(f"unetpp train: {config.arch}, layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
-          f"{threads} thread(s), selecting on val IoU {metric}; checkpoints in {checkpoint_dir}", file=sys.stderr)
+          f"{threads} thread(s), selecting on val IoU {config.selection_metric}; checkpoints in {slot.directory}",
+          file=sys.stderr)
 
-    fmt = memory_format(run.layout["layout"])
-    train_images, train_masks = _as_tensors(train_set, device)
-    val_images, val_masks = _as_tensors(val_set, device)
-    n_batches = math.ceil(len(train_set) / config.batch_size)
+    # Epochs: each one checkpointed before the next starts.
+    train_data = _as_tensors(train_set, device)
+    val_data = _as_tensors(val_set, device)
     started = time.perf_counter()
     while len(run.history) < config.epochs and not run.stopper.should_stop:
-        epoch = len(run.history) + 1
-        epoch_start = time.perf_counter()
-        order = shuffled_order(len(train_set), config.seed, epoch)
-        with tqdm(total=n_batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", leave=False,
-                  disable=None if progress is None else not progress, file=sys.stderr) as bar:
-            train_stats = train_epoch(run.model, run.optimizer, train_images, train_masks, order,
-                                      config.batch_size, precision, bar, fmt)
-        val_stats = validation_pass(run.model, val_images, val_masks, config.batch_size, precision, fmt)
-        row = history_row(epoch, train_stats, val_stats, run.optimizer.param_groups[0]["lr"],
-                          time.perf_counter() - epoch_start)
-        if run.stopper.update(epoch, val_stats.iou[metric]):
-            run.best_state = _cpu_state(run.model)
-            run.best_row = row
-        run.history.append(row)
-        tqdm.write(
-            f"epoch {epoch}/{config.epochs}: train loss {row['train_loss']:.4f} IoU {row['train_iou']:.4f} | "
-            f"val loss {row['val_loss']:.4f} IoU {metric} {row[f'val_iou_{metric}']:.4f} "
-            f"(per image {row['val_iou_per_image']:.4f}) | best {run.stopper.best_value:.4f} "
-            f"@ {run.stopper.best_epoch} | {row['seconds']:.1f}s",
-            file=sys.stderr,
-        )
+        row = run_epoch(run, config, precision, train_data, val_data, progress)
         wall = run.wall_before + time.perf_counter() - started
-        save_checkpoint(checkpoint_dir, run.checkpoint(run_fingerprint, settings, config.out, wall))
+        save_checkpoint(slot.directory, run.checkpoint(slot.fingerprint, settings, config.out, wall))
         if on_epoch_end is not None:
-            on_epoch_end(epoch, row)
+            on_epoch_end(row["epoch"], row)
 
+    # Outputs: written together, then the checkpoint is no longer needed.
     summary = summarise_run(config, run, settings, device, precision, threads,
                             run.wall_before + time.perf_counter() - started, resumed_from, len(train_set), len(val_set))
     write_outputs(config.out, model_payload(run, summary), run.history, summary)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    shutil.rmtree(slot.directory, ignore_errors=True)
     return summary

@@ -16,15 +16,15 @@ from typing import Any
 import torch
 
 from unetpp.atomic import atomic_path, remove_stale_temps  # noqa: F401 - the training loop imports it from here
+from unetpp.choices import REDUCTIONS
 
+# history.csv's columns, in order (`loop.history_row` writes one row per epoch; aggregate reads them).
 HISTORY_COLUMNS = (
     "epoch",
     "train_loss",
     "train_iou",
     "val_loss",
-    "val_iou_per_image",
-    "val_iou_pooled",
-    "val_iou_batch_pooled",
+    *(f"val_iou_{r}" for r in REDUCTIONS),
     "lr",
     "seconds",
 )

@@ -13,22 +13,27 @@ from unetpp.metrics import PixelCounts, counts_from_logits
 from unetpp.models import NestedUNet, UNet
 from unetpp.training.device import autocast
 
+# The memory format of every model input as `to_model_input` makes it, and of every model loaded for
+# inference (`inference.loading`), so inference inputs need no copy. Training converts its batches to
+# the layout `training/layout.py` chose (`make_batch`); this is the one place the inference layout is set.
+INPUT_MEMORY_FORMAT = torch.channels_last
+
 
 def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N,S,S,3) -> float (N,3,S,S) in [0,1], channels_last: the one input scaling, shared with inference.
+    """uint8 (N,S,S,3) -> float (N,3,S,S) in [0,1], INPUT_MEMORY_FORMAT: the one input scaling, shared with inference.
 
     Permuting NHWC to NCHW gives channels_last strides for free; `.float()`
     keeps them, so the input matches the model's memory format without a copy.
     """
     x = images.permute(0, 3, 1, 2).float().div_(255.0)
-    return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=INPUT_MEMORY_FORMAT)
 
 
 def make_batch(
     images: torch.Tensor,
     masks: torch.Tensor,
     index: torch.Tensor,
-    layout: torch.memory_format = torch.channels_last,
+    layout: torch.memory_format = INPUT_MEMORY_FORMAT,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 (N,S,S,3) / (N,S,S) rows `index` -> float images /255 in `layout` and 0/1 float masks (N,1,S,S).
 
