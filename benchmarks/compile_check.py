@@ -39,14 +39,16 @@ def batch(n: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x, (torch.rand(n, 1, size, size) > 0.8).float()
 
 
-def two_epochs(arch: str, compiled: bool, precision: str, size: int, steps: int) -> tuple[list[float], float]:
+def two_epochs(
+    arch: str, compiled: bool, precision: str, size: int, steps: int, dynamic: bool | None = None
+) -> tuple[list[float], float]:
     """(steady training step times, total seconds including compilation)."""
     torch.manual_seed(0)
     model = build_model(arch).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), 3e-4)
     if compiled:
-        model.forward_heads = torch.compile(model.forward_heads)
-        model.forward = torch.compile(model.forward)
+        model.forward_heads = torch.compile(model.forward_heads, dynamic=dynamic)
+        model.forward = torch.compile(model.forward, dynamic=dynamic)
     start, steady = time.perf_counter(), []
     for epoch in range(2):
         model.train()
@@ -68,6 +70,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--steps", type=int, default=4, help="full training batches per epoch")
+    parser.add_argument("--static", action="store_true",
+                        help="torch.compile(dynamic=False): one graph per batch size instead of a dynamic one")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch._logging.set_logs(recompiles=True)
@@ -75,10 +79,12 @@ def main() -> None:
     logging.getLogger("torch._dynamo").addHandler(handler)
 
     eager, eager_total = two_epochs(args.arch, False, args.precision, args.size, args.steps)
-    compiled, compiled_total = two_epochs(args.arch, True, args.precision, args.size, args.steps)
+    compiled, compiled_total = two_epochs(args.arch, True, args.precision, args.size, args.steps,
+                                          False if args.static else None)
     reasons = [line.strip() for m in handler.messages for line in m.splitlines() if line.strip().startswith("- ")]
     breaks = sum(torch._dynamo.utils.counters["graph_break"].values())
-    print(f"{args.arch}, {args.precision}, {args.threads} thread(s), torch {torch.__version__}, "
+    print(f"{args.arch}, {args.precision}, {'static' if args.static else 'default (dynamic after a new shape)'} "
+          f"shapes, {args.threads} thread(s), torch {torch.__version__}, "
           f"{torch.backends.cpu.get_cpu_capability()}")
     print(f"graph breaks: {breaks}; recompilations: {len(reasons)}")
     for reason in reasons:
