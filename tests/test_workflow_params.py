@@ -103,6 +103,11 @@ def test_config_overrides_are_checked_as_params_yaml_values(project: Path) -> No
     assert code == 0, output
     code, output = dry_run(project, "--config", 'train={"lr": -0.002}')
     assert code != 0 and "train.lr: -0.002 is not valid" in output, output
+    # In lists too: Snakemake hands `[0, 1]` over as ['0', '1'].
+    code, output = dry_run(project, "--config", 'runs={"arch": ["unet"], "seed": [0, 1]}')
+    assert code == 0 and "models/unet/seed1/model.pt" in output, output
+    code, output = dry_run(project, "--config", 'runs={"arch": ["unet"], "seed": [0, -1]}')
+    assert code != 0 and "runs.seed: -1 is not valid" in output, output
 
 
 def test_a_dangling_data_link_says_what_to_do(project: Path) -> None:

@@ -58,12 +58,22 @@ def as_params(config: dict, overrides: dict) -> dict:
 
     checked = copy.deepcopy(config)
 
+    def read(value):
+        # Every scalar of a nested override, in lists too (`runs={"seed": [0, 1]}`), arrives as a string.
+        if isinstance(value, str):
+            return yaml.safe_load(value)
+        if isinstance(value, list):
+            return [read(item) for item in value]
+        if isinstance(value, dict):
+            return {key: read(item) for key, item in value.items()}
+        return value
+
     def apply(target: dict, override: dict) -> None:
         for key, value in override.items():
             if isinstance(value, dict) and isinstance(target.get(key), dict):
                 apply(target[key], value)
-            elif isinstance(value, str):
-                target[key] = yaml.safe_load(value)
+            else:
+                target[key] = read(value)
 
     apply(checked, dict(overrides))
     return checked
