@@ -30,6 +30,28 @@ class VGGBlock(nn.Sequential):
         )
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands on its gradient contiguous in the forward output's memory format.
+
+    The upsampled tensor goes into a concatenation, whose backward gives it a
+    channel slice of a channels_last gradient: strided, and upsampling's
+    backward kernel is several times slower on it than on a contiguous one
+    (bilinear x2, UNet++'s ten upsamplings at batch 16, Zen 4: 212 against
+    32 ms a step in bf16, 167 against 58 ms in fp32, the copy not counted).
+    The values are the same, bit for bit (a copy, then the same kernel).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        ctx.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad.contiguous(memory_format=ctx.memory_format)
+
+
 class Upsample2x(nn.Module):
     """x2 upsampling; bilinear with align_corners=True is the reference's choice."""
 
@@ -42,7 +64,8 @@ class Upsample2x(nn.Module):
         self.align_corners = align_corners if mode in {"bilinear", "bicubic"} else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return nn.functional.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align_corners)
+        up = nn.functional.interpolate(x, scale_factor=2.0, mode=self.mode, align_corners=self.align_corners)
+        return _ContiguousGrad.apply(up) if up.requires_grad else up
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, align_corners={self.align_corners}"
