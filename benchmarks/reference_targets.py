@@ -24,11 +24,12 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 from skimage.transform import resize
 
 from unetpp.data.processed import read_processed_file, read_split
 from unetpp.evaluation.evaluate import read_predictions
-from unetpp.metrics import REFERENCE_BATCH_SIZE, iou, per_image_iou, pixel_counts
+from unetpp.metrics import REFERENCE_BATCH_SIZE, PixelCounts, iou, per_image_iou, pixel_counts
 
 
 def reference_mask(union: np.ndarray, size: int) -> np.ndarray:
@@ -45,16 +46,13 @@ def batch_pooled(pred: np.ndarray, target: np.ndarray) -> float:
 def bootstrap(pred: np.ndarray, target: np.ndarray, resamples: int, seed: int) -> tuple[float, float, float]:
     """sd and 95% interval of the batch-pooled IoU over val sets drawn with replacement from these images."""
     counts = pixel_counts(pred, target)
-    inter, union = counts.intersection.double().numpy(), counts.union.double().numpy()
-    n = inter.size
+    n = counts.intersection.numel()
     rng = np.random.default_rng(seed)
     values = np.empty(resamples)
-    starts = np.arange(0, n, REFERENCE_BATCH_SIZE)
-    sizes = np.diff(np.append(starts, n))
     for r in range(resamples):
-        pick = rng.integers(0, n, n)
-        i, u = np.add.reduceat(inter[pick], starts), np.add.reduceat(union[pick], starts)
-        values[r] = float((np.where(u > 0, i / np.maximum(u, 1), 1.0) * sizes).sum() / n)
+        pick = torch.from_numpy(rng.integers(0, n, n))
+        drawn = PixelCounts(counts.intersection[pick], counts.union[pick], counts.pred_sum[pick], counts.target_sum[pick])
+        values[r] = iou(drawn, "batch_pooled", REFERENCE_BATCH_SIZE)
     low, high = np.percentile(values, [2.5, 97.5])
     return float(values.std(ddof=1)), float(low), float(high)
 
