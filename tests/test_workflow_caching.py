@@ -52,9 +52,9 @@ PIPELINE = STAGE_COMMANDS[1:]
 PER_RUN_STAGES = ("train", "predict", "evaluate")
 
 
-def snakemake_job_names(project: Path) -> set[str]:
-    """Snakemake's plan as DVC stage names (`train@unet-0`), rule `all` left out."""
-    jobs, _ = snakemake_plan(project)
+def snakemake_job_names(project: Path, *targets: str) -> set[str]:
+    """Snakemake's plan (for `targets`, default everything) as DVC stage names (`train@unet-0`), rule `all` left out."""
+    jobs, _ = snakemake_plan(project, *targets)
     return {dvc_stage_name(job) for job in jobs}
 
 
@@ -324,14 +324,10 @@ def test_a_raw_zip_with_a_new_mtime_but_the_same_content_reruns_nothing(tmp_path
     target = "data/processed/split.json"
     run([SNAKEMAKE, "--cores", "2", target], cwd=project)
 
-    def planned() -> set[str]:
-        jobs, _ = snakemake_plan(project, target)
-        return {job.name for job in jobs}
-
-    assert planned() == set()
+    assert snakemake_job_names(project, target) == set()
     later = shared.stat().st_mtime + 3600
     os.utime(shared, (later, later))
-    assert planned() == set()
+    assert snakemake_job_names(project, target) == set()
     # New content (another seed) is new input, whatever its time.
     synth(project, shared, 16, 1, "48x48", "512x512")
-    assert planned() == {"ingest", "preprocess", "split"}
+    assert snakemake_job_names(project, target) == {"ingest", "preprocess", "split"}
