@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import conv_flop_count
 
 from unetpp.benchmarking.paths import StepPath, build_for_path, reference_path
 from unetpp.benchmarking.train_steps import synthetic_batch_source, time_train_steps
@@ -56,17 +57,14 @@ def family(name: str) -> str:
 
 
 CONV_FAMILIES = ("convolution backward", "convolution forward")
-
-
 CONV_FORWARD = "aten::mkldnn_convolution"
 CONV_BACKWARD = "aten::convolution_backward"
 
 
-def conv_forward_flops(input_shape: list[int], weight_shape: list[int]) -> float:
-    """Multiply-adds x 2 of one stride-1, 'same'-padded convolution (every convolution in these models)."""
-    n, c, h, w = input_shape
-    o, _, kh, kw = weight_shape
-    return 2.0 * n * h * w * o * c * kh * kw
+def conv_forward_flops(input_shape: list[int], weight_shape: list[int]) -> int:
+    """FlopCounterMode's count for one stride-1, 'same'-padded convolution (every convolution in these models)."""
+    output_shape = [input_shape[0], weight_shape[0], *input_shape[2:]]
+    return conv_flop_count(input_shape, weight_shape, output_shape)
 
 
 def conv_rows(events: Any, steps: int, image_channels: int = 3) -> list[dict[str, Any]]:
@@ -127,12 +125,6 @@ def profiled_steps(
     return prof.key_averages(group_by_input_shape=by_shape)
 
 
-def seconds_per_step(events: Any, steps: int, families_wanted: tuple[str, ...] | None = None) -> float:
-    """Self CPU seconds per step of every operator (or of the given families only)."""
-    return sum(e.self_cpu_time_total for e in events
-               if families_wanted is None or family(e.key) in families_wanted) / 1e6 / steps
-
-
 def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float) -> dict[str, float]:
     """The speed-up over the reference that `path` has, and the most it could have with free non-convolutions.
 
@@ -145,7 +137,8 @@ def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float)
     convolutions = this.median * convolution_share
     figures = {"reference_s_per_step": reference.median, "path_s_per_step": this.median,
                "convolution_share": convolution_share, "convolutions_s_per_step": convolutions,
-               "speedup": reference.median / this.median, "speedup_if_only_convolutions": reference.median / convolutions}
+               "speedup": reference.median / this.median,
+               "speedup_if_only_convolutions": reference.median / convolutions}
     print(f"reference (fp32, NCHW) {reference.median:.3f} s/step, this path {this.median:.3f} s/step "
           f"(medians of {timed_steps} unprofiled steps, interleaved): {figures['speedup']:.2f}x. Its convolutions, "
           f"{convolution_share:.1%} of its profiled step, take {convolutions:.3f} s/step: with everything else "
@@ -177,29 +170,29 @@ def main() -> None:
     # Shapes are recorded in a separate pass: recording them slows the many small operators (concatenations,
     # copies) by far more than the few percent profiling costs otherwise, and would skew the families and the bound.
     events = profiled_steps(args.arch, path, args.steps, by_shape=False)
-    total = seconds_per_step(events, args.steps)
+    families: dict[str, float] = defaultdict(float)  # self CPU seconds per step
+    for event in events:
+        families[family(event.key)] += event.self_cpu_time_total / 1e6 / args.steps
+    total = sum(families.values())
     print(f"{args.arch}, {path.describe()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
           f"capability {torch.backends.cpu.get_cpu_capability()}: {total:.3f} s of self CPU time per "
           f"step (profiled)")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.top))
-    families: dict[str, float] = defaultdict(float)
-    for event in events:
-        families[family(event.key)] += event.self_cpu_time_total / 1e6
     print("| family | s/step | share |\n|---|---:|---:|")
     for label, seconds in sorted(families.items(), key=lambda item: -item[1]):
-        print(f"| {label} | {seconds / args.steps:.3f} | {seconds / (total * args.steps):.1%} |")
+        print(f"| {label} | {seconds:.3f} | {seconds / total:.1%} |")
     result: dict[str, Any] = {
         "arch": args.arch, "setup": path.describe(), "threads": torch.get_num_threads(), "steps": args.steps,
-        "families_s_per_step": {k: v / args.steps for k, v in families.items()},
+        "families_s_per_step": dict(families),
+        "ops_s_per_step": {e.key: e.self_cpu_time_total / 1e6 / args.steps for e in events},
     }
-    result["ops_s_per_step"] = {e.key: e.self_cpu_time_total / 1e6 / args.steps for e in events}
     if args.by_shape:
         rows = conv_rows(profiled_steps(args.arch, path, args.steps, by_shape=True), args.steps)
         print_conv_rows(rows)
         result["convolutions"] = rows
     if args.bound:
-        result["bound"] = bound(args.arch, path, args.timed_steps, seconds_per_step(events, args.steps, CONV_FAMILIES)
-                                / total)
+        convolution_share = sum(families[label] for label in CONV_FAMILIES) / total
+        result["bound"] = bound(args.arch, path, args.timed_steps, convolution_share)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
