@@ -30,6 +30,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import conv_flop_count
 
+from unetpp.allocator import keep_freed_memory
 from unetpp.benchmarking.paths import StepPath, build_for_path, reference_path
 from unetpp.benchmarking.train_steps import synthetic_batch_source, time_train_steps
 from unetpp.training.step import make_batch, train_step
@@ -128,12 +129,13 @@ def profiled_steps(
 def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float) -> dict[str, float]:
     """The speed-up over the reference that `path` has, and the most it could have with free non-convolutions.
 
-    Step times are medians of unprofiled steps, the two paths interleaved as in
-    `unetpp bench-train`; the convolutions' share of `path`'s step comes from
+    Step times are medians of unprofiled steps, the two paths interleaved and
+    each in a process of its own as in `unetpp bench-train`; the convolutions' share of `path`'s step comes from
     the profile (it scales out the profiler's overhead, which falls mostly on
     the many small operators, so the bound errs high, not low).
     """
-    reference, this = time_train_steps(arch, [reference_path(), path], torch.device("cpu"), timed_steps, 2, 16, 96)
+    reference, this = time_train_steps(arch, [reference_path(), path], torch.device("cpu"), timed_steps, 2, 16, 96,
+                                       isolate=True)
     convolutions = this.median * convolution_share
     figures = {"reference_s_per_step": reference.median, "path_s_per_step": this.median,
                "convolution_share": convolution_share, "convolutions_s_per_step": convolutions,
@@ -166,7 +168,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = StepPath(f"{args.layout}_{args.precision}", args.precision, args.layout == "channels_last")
+    # Profiled as `unetpp train` runs: freed memory kept (unetpp.allocator), or page faults land inside the
+    # operators that allocate (above all the convolutions' backward).
+    print(keep_freed_memory())
+    path = StepPath(f"{args.layout}_{args.precision}", args.precision, args.layout == "channels_last",
+                    keep_freed_memory=True)
     # Shapes are recorded in a separate pass: recording them slows the many small operators (concatenations,
     # copies) by far more than the few percent profiling costs otherwise, and would skew the families and the bound.
     events = profiled_steps(args.arch, path, args.steps, by_shape=False)

@@ -13,6 +13,7 @@ from unetpp.benchmarking.peak import gemm_gflops
 from unetpp.benchmarking.paths import StepPath, build_for_path, default_path, reference_path
 from unetpp.benchmarking.train_steps import count_train_step_flops, time_train_steps
 from unetpp.cli import main
+from unetpp.errors import UnetppError
 from unetpp.models import build_model
 from unetpp.models.flops import count_forward_flops
 from unetpp.training.config import TrainConfig
@@ -27,6 +28,8 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["bench-train", "--arch", "unet", "--steps", "2", *TINY, "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "| unet |" in result.output and "speed-up" in result.output
+    assert "paths interleaved step by step, each in a process of its own" in result.output
+    assert "this process (layout choice, inference) and the default path: allocator: " in result.output
     assert "| nested_unet_ds | L3 |" in result.output
     data = json.loads(out.read_text())
     assert data["settings"]["steps"] == 2 and data["settings"]["size"] == 32
@@ -48,6 +51,7 @@ def test_cli_tiny_run_prints_table_and_writes_json(tmp_path: Path) -> None:
     assert f"unet {precision}, eager, {'channels_last' if row['default']['channels_last'] else 'NCHW'} ({source})" in (
         result.output)
     assert row["reference"]["precision"] == "fp32"
+    assert "freed memory kept" in row["default"]["setup"] and "kept" not in row["reference"]["setup"]
     assert row["default"]["precision"] == precision
     cases = [(r["arch"], r["output"]) for r in data["inference"]]
     assert cases == [("unet", "last")] + [("nested_unet_ds", f"L{k}") for k in range(1, 5)]
@@ -108,6 +112,22 @@ def test_timing_interleaves_paths_from_the_same_weights() -> None:
                                batch_size=2, size=32, model_kwargs=kwargs, progress=False)
     assert [t.path.name for t in timings] == ["reference", "channels_last"]
     assert all(len(t.times) == 3 and min(t.times) > 0 for t in timings)
+
+
+def test_isolated_paths_run_in_their_own_processes_and_report_their_errors() -> None:
+    device = torch.device("cpu")
+    kept = StepPath("kept", "fp32", False, keep_freed_memory=True)
+    timings = time_train_steps("unet", [reference_path(), kept], device, steps=2, warmup=0, batch_size=2, size=32,
+                               model_kwargs={"filters": (4, 8, 8, 8, 8)}, progress=False, isolate=True)
+    assert [(t.path.name, len(t.times)) for t in timings] == [("reference", 2), ("kept", 2)]
+    assert all(min(t.times) > 0 for t in timings)
+    # A failure inside a worker (here: no CUDA in this torch build, met only when the worker moves its data)
+    # comes back with its traceback instead of hanging the benchmark.
+    if torch.cuda.is_available():
+        return
+    with pytest.raises(UnetppError, match=r"(?s)the reference path failed in its worker process:.*Traceback.*CUDA"):
+        time_train_steps("unet", [reference_path()], torch.device("cuda"), steps=1, warmup=0, batch_size=2,
+                         size=32, model_kwargs={"filters": (4, 8, 8, 8, 8)}, progress=False, isolate=True)
 
 
 def test_gemm_rate_is_measured_for_both_precisions() -> None:

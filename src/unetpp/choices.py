@@ -45,8 +45,11 @@ DEFAULT_IMAGE_SIZE = 96  # the side the pipeline trains at (`unetpp preprocess -
 # gigabytes, before it is decoded.
 DEFAULT_MAX_PIXELS = 64_000_000
 FIT_MODES = ("resize", "pad")  # how predict-images and predict-test fit an image of any size to the network
-# `unetpp bench-train --also`: each name is "<layout>_<precision>", the set-up it times.
-BENCH_VARIANTS = ("channels_last_fp32", "nchw_bf16", "channels_last_bf16")
+# `unetpp bench-train --also`: each name is "<layout>_<precision>[_kept]", the set-up it times ("_kept":
+# with the default path's allocator setting, unetpp.allocator).
+BENCH_VARIANTS = (
+    "channels_last_fp32", "nchw_bf16", "channels_last_bf16", "nchw_fp32_kept", "channels_last_fp32_kept",
+)
 
 
 def arch_help() -> str:

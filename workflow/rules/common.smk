@@ -88,6 +88,7 @@ CODE = {
     ],
     "train": [
         "src/unetpp/__init__.py",
+        "src/unetpp/allocator.py",
         "src/unetpp/atomic.py",
         "src/unetpp/benchmarking/__init__.py",
         "src/unetpp/benchmarking/paths.py",
@@ -120,6 +121,7 @@ CODE = {
     ],
     "predict": [
         "src/unetpp/__init__.py",
+        "src/unetpp/allocator.py",
         "src/unetpp/atomic.py",
         "src/unetpp/choices.py",
         "src/unetpp/cli.py",
@@ -174,6 +176,7 @@ CODE = {
     ],
     "predict_test": [
         "src/unetpp/__init__.py",
+        "src/unetpp/allocator.py",
         "src/unetpp/atomic.py",
         "src/unetpp/choices.py",
         "src/unetpp/cli.py",

@@ -31,6 +31,8 @@ class StepPath:
     channels_last: bool
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     layout_source: str = "pinned"  # how the layout was chosen (training/layout.py's `source`)
+    keep_freed_memory: bool = False  # unetpp.allocator's process setting, as `unetpp train` makes it
+
 
     @property
     def layout(self) -> str:
@@ -47,7 +49,8 @@ class StepPath:
         layout = "channels_last" if self.channels_last else "NCHW"
         extra = "".join(f", {k}={v}" for k, v in sorted(self.model_kwargs.items()))
         chosen = "" if self.layout_source == "pinned" else f" ({self.layout_source})"
-        return f"{self.precision}, eager, {layout}{chosen}{extra}"
+        kept = ", freed memory kept" if self.keep_freed_memory else ""
+        return f"{self.precision}, eager, {layout}{chosen}{extra}{kept}"
 
 
 def reference_path() -> StepPath:
@@ -64,24 +67,31 @@ def default_path(
     model_kwargs: dict[str, Any] | None = None,
     progress: bool | None = None,
 ) -> StepPath:
-    """What `unetpp train --precision auto --layout auto` runs on `device` for `arch` (see training/loop.py)."""
+    """What `unetpp train --precision auto --layout auto` runs on `device` for `arch` (see training/loop.py).
+
+    Its layout is resolved in this process, so the caller keeps freed memory
+    first, as `unetpp train` does before it measures layouts.
+    """
     from unetpp.training.layout import resolve_layout  # imported here: training.layout times steps with this module
 
     precision = resolve_precision("auto", device)
     chosen = resolve_layout("auto", device, precision, arch, batch_size, size, threads, dict(model_kwargs or {}),
                             progress)
-    return StepPath("default", precision, chosen["layout"] == "channels_last", layout_source=chosen["source"])
+    return StepPath("default", precision, chosen["layout"] == "channels_last", layout_source=chosen["source"],
+                    keep_freed_memory=True)
 
 
 def variant_paths() -> dict[str, StepPath]:
     """Other set-ups `--also` can time beside the two paths, to show what each ingredient is worth.
 
-    Each name in `BENCH_VARIANTS` is "<layout>_<precision>" and says what it sets up.
+    Each name in `BENCH_VARIANTS` is "<layout>_<precision>[_kept]" and says
+    what it sets up; "_kept" adds the default path's allocator setting.
     """
     paths = {}
     for name in BENCH_VARIANTS:
-        layout, precision = name.rsplit("_", 1)
-        paths[name] = StepPath(name, precision, channels_last=layout == "channels_last")
+        kept = name.endswith("_kept")
+        layout, precision = name.removesuffix("_kept").rsplit("_", 1)
+        paths[name] = StepPath(name, precision, channels_last=layout == "channels_last", keep_freed_memory=kept)
     return paths
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from unetpp.allocator import keep_freed_memory
 from unetpp.benchmarking.inference import INFERENCE_CASES, InferenceTiming, time_inference
 from unetpp.benchmarking.peak import peak_table
 from unetpp.benchmarking.paths import StepPath, default_path, reference_path, variant_paths
@@ -76,6 +77,9 @@ def train_entry(reference: StepTiming, default: StepTiming, variants: list[StepT
 def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool | None = None) -> dict[str, Any]:
     """Time both paths for every arch (and inference), returning the JSON-ready result."""
     torch.set_num_threads(settings.threads)
+    # This process resolves the default path's layout and times inference: set it up as `unetpp train` and
+    # `unetpp predict` set up theirs. Each training path then runs in a process of its own (`isolate`).
+    allocator = keep_freed_memory()
     model_kwargs = dict(settings.model_kwargs)
     extra = [variant_paths()[name] for name in settings.variants]
     load_before = load_average()
@@ -90,7 +94,7 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
         described[f"default ({arch})"] = paths[1].describe()
         reference, default, *variants = time_train_steps(
             arch, paths + extra, device, settings.steps, settings.warmup, settings.batch_size, settings.size,
-            settings.seed, model_kwargs, progress,
+            settings.seed, model_kwargs, progress, isolate=True,
         )
         train.append(train_entry(reference, default, variants))
     inference: list[InferenceTiming] = []
@@ -100,7 +104,7 @@ def run_benchmark(settings: BenchSettings, device: torch.device, progress: bool 
             settings.size, settings.seed, model_kwargs, progress,
         )
     return {
-        "machine": machine_info(device, settings.threads),
+        "machine": {**machine_info(device, settings.threads), "allocator": allocator},
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "settings": {
@@ -123,7 +127,8 @@ def format_report(result: dict[str, Any]) -> str:
         f"{m['device']}; load average before/after: {result['load_average_before']} / "
         f"{result['load_average_after']}",
         f"training step: batch {s['batch_size']}, {s['size']}x{s['size']}, median of {s['steps']} steps after "
-        f"{s['warmup']} warm-up; paths interleaved step by step",
+        f"{s['warmup']} warm-up; paths interleaved step by step, each in a process of its own",
+        f"this process (layout choice, inference) and the default path: {m['allocator']}",
         f"reference path: {result['paths']['reference']}; default path (`unetpp train`): "
         + "; ".join(f"{arch} {result['paths'][f'default ({arch})']}" for arch in s["archs"]),
     ]

@@ -2,15 +2,21 @@
 
 The two paths' steps are interleaved (reference, default, reference, ...)
 after their warm-up, so a change of machine load during the run hits both
-alike and their ratio stays meaningful on a shared machine.
+alike and their ratio stays meaningful on a shared machine. bench-train runs
+each path in a process of its own (`isolate`): the default path keeps freed
+memory (unetpp.allocator) as `unetpp train` does, the reference does not, as
+the original code does not.
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import statistics
 import time
+import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
@@ -18,7 +24,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
+from unetpp.allocator import keep_freed_memory
 from unetpp.benchmarking.paths import StepPath, build_for_path
+from unetpp.errors import UnetppError
 from unetpp.models import build_model
 from unetpp.training.step import make_batch, train_step
 
@@ -110,6 +118,98 @@ def _one_step(
     return time.perf_counter() - start
 
 
+@dataclass(frozen=True)
+class StepJob:
+    """Everything one path needs to set itself up and run its steps, in this process or in a worker."""
+
+    arch: str
+    path: StepPath
+    device: str
+    total_steps: int  # warm-up included
+    batch_size: int
+    size: int
+    seed: int
+    model_kwargs: dict[str, Any]
+
+
+class PathSteps:
+    """One path's model, optimizer and batches: every path gets the same weights and the same batches."""
+
+    def __init__(self, job: StepJob) -> None:
+        device = torch.device(job.device)
+        images, masks = synthetic_batch_source(max(4 * job.batch_size, 64), job.size, job.seed)
+        self.images, self.masks = images.to(device), masks.to(device)
+        generator = torch.Generator().manual_seed(job.seed)
+        self.batches = [torch.randperm(images.shape[0], generator=generator)[:job.batch_size].to(device)
+                        for _ in range(job.total_steps)]
+        self.path = job.path
+        self.model, self.optimizer = build_for_path(job.arch, job.path, device, job.seed, job.model_kwargs)
+        self.model.train()
+
+    def step(self, k: int) -> float:
+        """Seconds of training step `k`."""
+        return _one_step(self.model, self.optimizer, self.path, self.images, self.masks, self.batches[k])
+
+
+def _worker(job: StepJob, threads: int, conn: Connection) -> None:
+    """A path in its own process: set up, then one step per `k` received; errors go back as text."""
+    try:
+        torch.set_num_threads(threads)
+        if job.path.keep_freed_memory:
+            keep_freed_memory()
+        steps = PathSteps(job)
+        conn.send(("ready", None))
+        while (k := conn.recv()) is not None:
+            conn.send(("step", steps.step(k)))
+    except BaseException:  # noqa: BLE001 - whatever happened, the parent must hear of it, not hang
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+class WorkerSteps:
+    """A path run in a spawned process of its own, step by step on request (see `time_train_steps`)."""
+
+    def __init__(self, job: StepJob, threads: int) -> None:
+        self.name = job.path.name
+        context = multiprocessing.get_context("spawn")  # fork would copy this process's allocator and threads
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker, args=(job, threads, child), daemon=True,
+                                       name=f"unetpp-bench-{self.name}")
+        self.process.start()
+        child.close()
+
+    def _receive(self, expected: str) -> Any:
+        try:
+            kind, value = self.conn.recv()
+        except EOFError:
+            self.process.join(5)
+            raise UnetppError(f"the {self.name} path's worker process died (exit code {self.process.exitcode}): "
+                              "out of memory? Rerun with fewer --also variants or a smaller --batch-size") from None
+        if kind == "error":
+            raise UnetppError(f"the {self.name} path failed in its worker process:\n{value}")
+        assert kind == expected, (kind, expected)
+        return value
+
+    def wait_ready(self) -> None:
+        self._receive("ready")
+
+    def step(self, k: int) -> float:
+        self.conn.send(k)
+        return float(self._receive("step"))
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass  # already gone
+        self.conn.close()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
 def time_train_steps(
     arch: str,
     paths: list[StepPath],
@@ -121,29 +221,40 @@ def time_train_steps(
     seed: int = 0,
     model_kwargs: dict[str, Any] | None = None,
     progress: bool | None = None,
+    isolate: bool = False,
 ) -> list[StepTiming]:
     """Median-ready step times for each path; warm-up steps are run and discarded.
 
     Every path trains its own model from the same initial weights on the
-    same sequence of batches.
+    same sequence of batches. With `isolate`, each path runs in a spawned
+    process of its own (with this process's torch thread count), still one
+    step at a time in turn: needed when paths differ in a process-wide
+    setting (`StepPath.keep_freed_memory`), and it keeps one path's freed
+    memory from serving another's. Without it they share this process, whose
+    allocator setting applies to all of them.
     """
-    images, masks = synthetic_batch_source(max(4 * batch_size, 64), size, seed)
-    images, masks = images.to(device), masks.to(device)
-    generator = torch.Generator().manual_seed(seed)
-    batches = [torch.randperm(images.shape[0], generator=generator)[:batch_size].to(device)
-               for _ in range(warmup + steps)]
-    setups = [build_for_path(arch, path, device, seed, model_kwargs) for path in paths]
-    for model, _ in setups:
-        model.train()
+    jobs = [StepJob(arch, path, str(device), warmup + steps, batch_size, size, seed, dict(model_kwargs or {}))
+            for path in paths]
     flops = count_train_step_flops(arch, batch_size, size, model_kwargs)
-    times: list[list[float]] = [[] for _ in paths]
-    total = (warmup + steps) * len(paths)
-    with tqdm(total=total, desc=f"train steps {arch}", unit="step", leave=False,
-              disable=None if progress is None else not progress) as bar:
-        for k, index in enumerate(batches):
-            for p, (path, (model, optimizer)) in enumerate(zip(paths, setups)):
-                seconds = _one_step(model, optimizer, path, images, masks, index)
-                if k >= warmup:
-                    times[p].append(seconds)
-                bar.update(1)
+    runners: list[PathSteps | WorkerSteps] = []
+    try:
+        if isolate:
+            runners = [WorkerSteps(job, torch.get_num_threads()) for job in jobs]
+            for runner in runners:
+                runner.wait_ready()
+        else:
+            runners = [PathSteps(job) for job in jobs]
+        times: list[list[float]] = [[] for _ in paths]
+        with tqdm(total=(warmup + steps) * len(paths), desc=f"train steps {arch}", unit="step", leave=False,
+                  disable=None if progress is None else not progress) as bar:
+            for k in range(warmup + steps):
+                for p, runner in enumerate(runners):
+                    seconds = runner.step(k)
+                    if k >= warmup:
+                        times[p].append(seconds)
+                    bar.update(1)
+    finally:
+        for runner in runners:
+            if isinstance(runner, WorkerSteps):
+                runner.close()
     return [StepTiming(arch, path, t, flops) for path, t in zip(paths, times)]

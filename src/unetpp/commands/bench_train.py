@@ -39,7 +39,8 @@ MIN_STEPS = 10
 @click.option("--also", "variants", multiple=True, type=click.Choice(BENCH_VARIANTS),
               help="Also time this set-up, interleaved with the two paths (repeatable): channels_last_fp32 = "
                    "fp32 in channels_last whatever the layout choice; *_bf16 = bf16 autocast (very slow where "
-                   "the CPU has no native bf16).")
+                   "the CPU has no native bf16); *_kept = with the default path's allocator setting "
+                   "(nchw_fp32_kept: what keeping freed memory alone is worth to the reference).")
 @click.option("--allow-few-steps", is_flag=True, default=False,
               help=f"Accept --steps below {MIN_STEPS} (smoke tests only: such medians are not benchmark figures).")
 @click.option("--progress/--no-progress", default=None,
@@ -61,7 +62,9 @@ def bench_train(
 ) -> None:
     """Median training-step time of the reference path (fp32, eager, NCHW) and of the default path
     (exactly what `unetpp train --precision auto` runs), their ratio and achieved GFLOP/s; then
-    inference images/s. The two paths' steps are interleaved so machine load affects both alike.
+    inference images/s. The two paths' steps are interleaved so machine load affects both alike; each
+    path runs in a process of its own, so that the default path can keep freed memory as `unetpp train`
+    does (unetpp.allocator) while the reference runs with the C library's defaults, as the original code does.
     """
     if steps < MIN_STEPS and not allow_few_steps:
         raise UnetppError(

@@ -95,7 +95,10 @@ def predict(
 
     Writes --out atomically (and --figure, if given); on any error neither is written.
     """
+    from unetpp.allocator import keep_freed_memory
     from unetpp.inference.predict import run_predict
+
+    click.echo(keep_freed_memory(), err=True)
 
     result = run_predict(
         model_path,

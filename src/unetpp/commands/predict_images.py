@@ -61,7 +61,10 @@ def predict_images(
     before the model runs, so an unreadable image stops the command before any
     mask is written; each mask is written atomically.
     """
+    from unetpp.allocator import keep_freed_memory
     from unetpp.inference.predict_images import run_predict_images
+
+    click.echo(keep_freed_memory(), err=True)
 
     result = run_predict_images(
         model_path,

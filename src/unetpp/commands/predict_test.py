@@ -101,7 +101,10 @@ def predict_test(
     TP/(TP+FP+FN)), averaged over images. Choose --instances and its parameters
     on validation images (benchmarks/choose_instances.py), never on the test set.
     """
+    from unetpp.allocator import keep_freed_memory
     from unetpp.inference.test_set import InstanceSettings, run_predict_test
+
+    click.echo(keep_freed_memory(), err=True)
 
     result = run_predict_test(
         model_path,

@@ -78,8 +78,10 @@ def train(
     Killed and rerun with the same arguments, it resumes after the last
     completed epoch and ends with the same result as an uninterrupted run.
     """
+    from unetpp.allocator import keep_freed_memory
     from unetpp.training.loop import train as run_training
 
+    click.echo(keep_freed_memory(), err=True)  # this process trains and then ends: keeping its peak memory is free
     config = TrainConfig(
         data=data, split=split_path, arch=arch, out=out, epochs=epochs, patience=patience, lr=lr,
         batch_size=batch_size, seed=seed, device=device, precision=precision, num_threads=num_threads,

@@ -1,0 +1,80 @@
+"""unetpp.allocator: freed blocks are reused instead of faulted in again; the user's own settings win.
+
+The settings are process-wide and cannot be undone, so the behaviour is checked
+in child processes; page faults are counted, not timed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from unetpp import allocator
+
+# Two large blocks allocated, filled and freed ten times, as a training step does with its activations; the
+# minor page faults of the last five rounds are printed. 64 MiB is above glibc's largest mmap threshold (32 MiB),
+# so by default every round maps fresh pages.
+CHILD = """
+import resource, sys, torch
+from unetpp.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    print(keep_freed_memory(), file=sys.stderr)
+n = 64 * 2**20 // 4
+for i in range(10):
+    if i == 5:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    big, smaller = torch.ones(n), torch.ones(n // 3)
+    del big, smaller
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+PAGES = 5 * (64 + 64 // 3) * 2**20 // 4096  # what five rounds touch, in 4 KiB pages
+
+
+def child_faults(mode: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True,
+                          env={k: v for k, v in (env or os.environ).items()})
+    return int(done.stdout.strip()), done.stderr
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS and k != "GLIBC_TUNABLES"}
+    return env
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_freed_blocks_are_reused_instead_of_faulted_in_again(clean_env: dict[str, str]) -> None:
+    default, _ = child_faults("default", clean_env)
+    if default < PAGES // 4:
+        pytest.skip(f"only {default} page faults for {PAGES} pages by default: this kernel backs large blocks "
+                    "with huge pages, so there is little to save here")
+    kept, log = child_faults("keep", clean_env)
+    assert "glibc keeps freed memory for reuse" in log
+    # The heap still grows in the first rounds; after them the same pages serve every round.
+    assert kept < PAGES // 100, (kept, default)
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_a_malloc_setting_in_the_environment_wins(clean_env: dict[str, str]) -> None:
+    faults, log = child_faults("keep", {**clean_env, "MALLOC_TOP_PAD_": "0"})
+    assert "allocator: left as the environment sets it (MALLOC_TOP_PAD_)" in log
+    default, _ = child_faults("default", clean_env)
+    assert faults > default // 2  # nothing changed: as many faults as by default
+
+
+def test_other_c_libraries_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))
+    assert allocator.keep_freed_memory() == "allocator: left as it is (not glibc's malloc)"
+
+
+def test_glibc_tunables_for_malloc_count_as_the_users_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in allocator.USER_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=1024")
+    assert allocator._user_setting() is None
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0")
+    assert allocator._user_setting() == "GLIBC_TUNABLES"
