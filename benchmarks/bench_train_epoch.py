@@ -1,8 +1,9 @@
 """One real `unetpp train` epoch: its wall time against the sum of its training-step times.
 
-Runs the library's `train()` (what `unetpp train` calls) for one epoch and
-times, without changing them, every call it makes to `train_step` and to
-`validate`, by wrapping the two names in `unetpp.training.loop`. Prints the
+Runs the library's `train()` (what `unetpp train` calls, with freed memory
+kept as that command keeps it) for one epoch and times, without changing
+them, every call it makes to `train_step` and to `validate`, by wrapping the
+two names in `unetpp.training.loop`. Prints the
 epoch seconds (history.csv's `seconds`: training + validation), the sum of
 the step times, steps x median step time, and their ratios; the ratio says
 how much data handling, bookkeeping and validation add to the steps. Load
@@ -28,6 +29,7 @@ from typing import Any
 
 import torch
 
+from unetpp.allocator import keep_freed_memory
 from unetpp.atomic import atomic_path
 from unetpp.training import loop
 
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench_train_epoch: {path} does not exist: make it with unetpp ingest, preprocess and split",
                   file=sys.stderr)
             return 1
+    print(keep_freed_memory(), file=sys.stderr)  # as `unetpp train` does before it trains
     result = run_epoch(args.data, args.split, args.arch, args.precision, args.threads, args.batch_size)
     print(
         f"{result['arch']} ({result['precision']}, {result['threads']} threads, torch {result['torch_version']}): "

@@ -98,7 +98,7 @@ def predict(
     from unetpp.allocator import keep_freed_memory
     from unetpp.inference.predict import run_predict
 
-    click.echo(keep_freed_memory(), err=True)
+    allocator = keep_freed_memory()  # said after the summary: errors come first and alone
 
     result = run_predict(
         model_path,
@@ -120,3 +120,4 @@ def predict(
         f"{result.device} ({result.precision}) -> {out}" + (f", figure {figure}" if figure else ""),
         err=True,
     )
+    click.echo(allocator, err=True)

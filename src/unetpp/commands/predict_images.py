@@ -64,7 +64,7 @@ def predict_images(
     from unetpp.allocator import keep_freed_memory
     from unetpp.inference.predict_images import run_predict_images
 
-    click.echo(keep_freed_memory(), err=True)
+    allocator = keep_freed_memory()  # said after the summary: errors come first and alone
 
     result = run_predict_images(
         model_path,
@@ -82,3 +82,4 @@ def predict_images(
     click.echo(
         f"wrote {len(result.written)} mask(s) to {out_dir} ({how}; {result.device}, {result.precision})", err=True
     )
+    click.echo(allocator, err=True)

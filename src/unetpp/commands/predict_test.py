@@ -104,7 +104,7 @@ def predict_test(
     from unetpp.allocator import keep_freed_memory
     from unetpp.inference.test_set import InstanceSettings, run_predict_test
 
-    click.echo(keep_freed_memory(), err=True)
+    allocator = keep_freed_memory()  # said after the summary: errors come first and alone
 
     result = run_predict_test(
         model_path,
@@ -124,3 +124,4 @@ def predict_test(
     if result.scores:
         line += f"; union IoU {result.scores['union_iou']:.4f}, competition metric {result.scores['competition']:.4f}"
     click.echo(line, err=True)
+    click.echo(allocator, err=True)

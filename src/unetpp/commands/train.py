@@ -81,7 +81,7 @@ def train(
     from unetpp.allocator import keep_freed_memory
     from unetpp.training.loop import train as run_training
 
-    click.echo(keep_freed_memory(), err=True)  # this process trains and then ends: keeping its peak memory is free
+    allocator = keep_freed_memory()  # this process trains and then ends: keeping its peak memory costs nothing
     config = TrainConfig(
         data=data, split=split_path, arch=arch, out=out, epochs=epochs, patience=patience, lr=lr,
         batch_size=batch_size, seed=seed, device=device, precision=precision, num_threads=num_threads,
@@ -94,3 +94,4 @@ def train(
         f"{summary['precision']}) -> {out}",
         err=True,
     )
+    click.echo(allocator, err=True)
