@@ -2,12 +2,12 @@
 
 Runs the library's `train()` (what `unetpp train` calls, with freed memory
 kept as that command keeps it) for one epoch and times, without changing
-them, every call it makes to `train_step` and to `validate`, by wrapping the
-two names in `unetpp.training.loop`. Prints the
-epoch seconds (history.csv's `seconds`: training + validation), the sum of
-the step times, steps x median step time, and their ratios; the ratio says
-how much data handling, bookkeeping and validation add to the steps. Load
-average is printed because the machine may be shared.
+them, every call it makes to `train_step` and to `validation_pass`, by
+wrapping the two names in `unetpp.training.loop`. Prints the epoch seconds
+(history.csv's `seconds`: training + validation), the sum of the step
+times, steps x median step time, and their ratios; the ratio says how much
+data handling, bookkeeping and validation add to the steps. Load average is
+printed because the machine may be shared.
 
 Make the real data first (see the README), then:
 
@@ -51,9 +51,9 @@ def run_epoch(
     step_times: list[float] = []
     validate_times: list[float] = []
     rows: list[dict[str, Any]] = []
-    original_step, original_validate = loop.train_step, loop.validate
+    original_step, original_validate = loop.train_step, loop.validation_pass
     loop.train_step = _timed(original_step, step_times)
-    loop.validate = _timed(original_validate, validate_times)
+    loop.validation_pass = _timed(original_validate, validate_times)
     load_before = os.getloadavg()
     try:
         with tempfile.TemporaryDirectory(prefix="bench_epoch_") as tmp:
@@ -65,7 +65,7 @@ def run_epoch(
             summary = loop.train(config, progress=True, on_epoch_end=lambda epoch, row: rows.append(row))
             total = time.perf_counter() - started
     finally:
-        loop.train_step, loop.validate = original_step, original_validate
+        loop.train_step, loop.validation_pass = original_step, original_validate
     epoch_s = float(rows[0]["seconds"])
     median = statistics.median(step_times)
     return {
