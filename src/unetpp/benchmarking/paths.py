@@ -33,7 +33,6 @@ class StepPath:
     layout_source: str = "pinned"  # how the layout was chosen (training/layout.py's `source`)
     keep_freed_memory: bool = False  # unetpp.allocator's process setting, as `unetpp train` makes it
 
-
     @property
     def layout(self) -> str:
         """The resolved layout name (training/layout.py's)."""

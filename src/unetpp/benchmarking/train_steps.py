@@ -238,12 +238,11 @@ def time_train_steps(
     flops = count_train_step_flops(arch, batch_size, size, model_kwargs)
     runners: list[PathSteps | WorkerSteps] = []
     try:
-        if isolate:
-            runners = [WorkerSteps(job, torch.get_num_threads()) for job in jobs]
-            for runner in runners:
+        for job in jobs:  # one at a time, so that `finally` closes every worker started before a failure
+            runners.append(WorkerSteps(job, torch.get_num_threads()) if isolate else PathSteps(job))
+        for runner in runners:
+            if isinstance(runner, WorkerSteps):
                 runner.wait_ready()
-        else:
-            runners = [PathSteps(job) for job in jobs]
         times: list[list[float]] = [[] for _ in paths]
         with tqdm(total=(warmup + steps) * len(paths), desc=f"train steps {arch}", unit="step", leave=False,
                   disable=None if progress is None else not progress) as bar:
