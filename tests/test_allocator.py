@@ -34,36 +34,38 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 PAGES = 5 * (64 + 64 // 3) * 2**20 // 4096  # what five rounds touch, in 4 KiB pages
 
 
-def child_faults(mode: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True,
-                          env={k: v for k, v in (env or os.environ).items()})
+GLIBC_ONLY = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
+                                reason="glibc's malloc only")
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS and k != "GLIBC_TUNABLES"}
+
+
+def child_faults(mode: str, env: dict[str, str]) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True, env=env)
     return int(done.stdout.strip()), done.stderr
 
 
-@pytest.fixture
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS and k != "GLIBC_TUNABLES"}
-    return env
+@pytest.fixture(scope="module")
+def default_faults() -> int:
+    """The faults of five rounds with glibc's defaults: run once, compared by both tests below."""
+    return child_faults("default", CLEAN_ENV)[0]
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
-def test_freed_blocks_are_reused_instead_of_faulted_in_again(clean_env: dict[str, str]) -> None:
-    default, _ = child_faults("default", clean_env)
-    if default < PAGES // 4:
-        pytest.skip(f"only {default} page faults for {PAGES} pages by default: this kernel backs large blocks "
-                    "with huge pages, so there is little to save here")
-    kept, log = child_faults("keep", clean_env)
+@GLIBC_ONLY
+def test_freed_blocks_are_reused_instead_of_faulted_in_again(default_faults: int) -> None:
+    if default_faults < PAGES // 4:
+        pytest.skip(f"only {default_faults} page faults for {PAGES} pages by default: this kernel backs large "
+                    "blocks with huge pages, so there is little to save here")
+    kept, log = child_faults("keep", CLEAN_ENV)
     assert "glibc keeps freed memory for reuse" in log
     # The heap still grows in the first rounds; after them the same pages serve every round.
-    assert kept < PAGES // 100, (kept, default)
+    assert kept < PAGES // 100, (kept, default_faults)
 
 
-@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
-def test_a_malloc_setting_in_the_environment_wins(clean_env: dict[str, str]) -> None:
-    faults, log = child_faults("keep", {**clean_env, "MALLOC_TOP_PAD_": "0"})
+@GLIBC_ONLY
+def test_a_malloc_setting_in_the_environment_wins(default_faults: int) -> None:
+    faults, log = child_faults("keep", {**CLEAN_ENV, "MALLOC_TOP_PAD_": "0"})
     assert "allocator: left as the environment sets it (MALLOC_TOP_PAD_)" in log
-    default, _ = child_faults("default", clean_env)
-    assert faults > default // 2  # nothing changed: as many faults as by default
+    assert faults > default_faults // 2  # nothing changed: as many faults as by default
 
 
 def test_other_c_libraries_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
