@@ -6,8 +6,10 @@ in child processes; page faults are counted, not timed.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -15,23 +17,25 @@ import pytest
 
 from unetpp import allocator
 
-# Two large blocks allocated, filled and freed ten times, as a training step does with its activations; the
-# minor page faults of the last five rounds are printed. 64 MiB is above glibc's largest mmap threshold (32 MiB),
-# so by default every round maps fresh pages.
+# Two large blocks allocated, filled and freed twenty times, as a training step does with its activations; the
+# minor page faults of each round are printed. 64 MiB is above glibc's largest mmap threshold (32 MiB), so by
+# default every round maps fresh pages.
 CHILD = """
-import resource, sys, torch
+import json, resource, sys, torch
 from unetpp.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
     print(keep_freed_memory(), file=sys.stderr)
 n = 64 * 2**20 // 4
-for i in range(10):
-    if i == 5:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+faults = []
+for i in range(20):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     big, smaller = torch.ones(n), torch.ones(n // 3)
     del big, smaller
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps(faults))
 """
-PAGES = 5 * (64 + 64 // 3) * 2**20 // 4096  # what five rounds touch, in 4 KiB pages
+ROUND_PAGES = (64 + 64 // 3) * 2**20 // 4096  # what one round touches, in 4 KiB pages
+WARM_UP = 10  # rounds in which the heap may still grow; the last ten are compared
 
 
 GLIBC_ONLY = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
@@ -39,33 +43,35 @@ GLIBC_ONLY = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS and k != "GLIBC_TUNABLES"}
 
 
-def child_faults(mode: str, env: dict[str, str]) -> tuple[int, str]:
+def child_faults(mode: str, env: dict[str, str]) -> tuple[list[int], str]:
+    """The minor page faults of each round after the warm-up, and what the child printed on stderr."""
     done = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, check=True, env=env)
-    return int(done.stdout.strip()), done.stderr
+    return json.loads(done.stdout)[WARM_UP:], done.stderr
 
 
 @pytest.fixture(scope="module")
-def default_faults() -> int:
-    """The faults of five rounds with glibc's defaults: run once, compared by both tests below."""
+def default_faults() -> list[int]:
+    """The faults per round with glibc's defaults: run once, compared by both tests below."""
     return child_faults("default", CLEAN_ENV)[0]
 
 
 @GLIBC_ONLY
-def test_freed_blocks_are_reused_instead_of_faulted_in_again(default_faults: int) -> None:
-    if default_faults < PAGES // 4:
-        pytest.skip(f"only {default_faults} page faults for {PAGES} pages by default: this kernel backs large "
-                    "blocks with huge pages, so there is little to save here")
+def test_freed_blocks_are_reused_instead_of_faulted_in_again(default_faults: list[int]) -> None:
+    if statistics.median(default_faults) < ROUND_PAGES // 4:
+        pytest.skip(f"page faults per round by default {default_faults} for {ROUND_PAGES} pages: this kernel "
+                    "backs large blocks with huge pages, so there is little to save here")
     kept, log = child_faults("keep", CLEAN_ENV)
     assert "glibc keeps freed memory for reuse" in log
-    # The heap still grows in the first rounds; after them the same pages serve every round.
-    assert kept < PAGES // 100, (kept, default_faults)
+    # The heap grows now and then while small allocations settle between the large blocks (on one CI machine
+    # once in round 5-9, here up to round 4); in most rounds the same pages serve again, without a fault.
+    assert statistics.median(kept) < ROUND_PAGES // 100, (kept, default_faults)
 
 
 @GLIBC_ONLY
-def test_a_malloc_setting_in_the_environment_wins(default_faults: int) -> None:
+def test_a_malloc_setting_in_the_environment_wins(default_faults: list[int]) -> None:
     faults, log = child_faults("keep", {**CLEAN_ENV, "MALLOC_TOP_PAD_": "0"})
     assert "allocator: left as the environment sets it (MALLOC_TOP_PAD_)" in log
-    assert faults > default_faults // 2  # nothing changed: as many faults as by default
+    assert sum(faults) > sum(default_faults) // 2, (faults, default_faults)  # nothing changed: as many as by default
 
 
 def test_other_c_libraries_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
