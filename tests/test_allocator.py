@@ -38,8 +38,7 @@ ROUND_PAGES = (64 + 64 // 3) * 2**20 // 4096  # what one round touches, in 4 KiB
 WARM_UP = 10  # rounds in which the heap may still grow; the last ten are compared
 
 
-GLIBC_ONLY = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
-                                reason="glibc's malloc only")
+GLIBC_ONLY = pytest.mark.skipif(not allocator.on_glibc(), reason="glibc's malloc only")
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS and k != "GLIBC_TUNABLES"}
 
 

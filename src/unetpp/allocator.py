@@ -30,6 +30,11 @@ TRIM_THRESHOLD_BYTES = 2**31 - 1  # mallopt takes an int: the largest it accepts
 USER_SETTINGS = ("MALLOC_MMAP_MAX_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
+def on_glibc() -> bool:
+    """Whether this process's malloc is glibc's, the only one these settings apply to."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def _user_setting() -> str | None:
     """The first glibc malloc setting the user put in the environment, if any."""
     for name in USER_SETTINGS:
@@ -46,7 +51,7 @@ def keep_freed_memory() -> str:
     Process-wide and not undone, so only commands that own their process
     (`unetpp train`, the predict commands, bench-train's default path) call it.
     """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not on_glibc():
         return "allocator: left as it is (not glibc's malloc)"
     user = _user_setting()
     if user is not None:
