@@ -32,7 +32,8 @@ from torch.utils.flop_counter import conv_flop_count
 
 from unetpp.allocator import keep_freed_memory
 from unetpp.benchmarking.paths import StepPath, build_for_path, reference_path
-from unetpp.benchmarking.train_steps import synthetic_batch_source, time_train_steps
+from unetpp.benchmarking.train_steps import time_train_steps
+from unetpp.training.step_timing import synthetic_batch_source
 from unetpp.training.step import make_batch, train_step
 
 # Operator-name fragments -> family; the first match wins (backward ops first).

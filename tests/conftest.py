@@ -36,10 +36,11 @@ def pytest_report_header(config: pytest.Config) -> str:
     """The CPU and torch's dispatch level: float tolerances and layout choices depend on them."""
     import torch
 
-    from unetpp.training.layout import cpu_model
+    from unetpp.training.device import cpu_kernel_family, cpu_model
 
     return (f"unetpp: CPU {cpu_model()}, torch {torch.__version__} CPU capability "
-            f"{torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads")
+            f"{torch.backends.cpu.get_cpu_capability()} (kernel family {cpu_kernel_family()}), "
+            f"{torch.get_num_threads()} threads")
 
 
 @pytest.fixture(autouse=True, scope="session")

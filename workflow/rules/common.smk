@@ -90,9 +90,6 @@ CODE = {
         "src/unetpp/__init__.py",
         "src/unetpp/allocator.py",
         "src/unetpp/atomic.py",
-        "src/unetpp/benchmarking/__init__.py",
-        "src/unetpp/benchmarking/paths.py",
-        "src/unetpp/benchmarking/train_steps.py",
         "src/unetpp/choices.py",
         "src/unetpp/cli.py",
         "src/unetpp/commands/__init__.py",
@@ -117,6 +114,7 @@ CODE = {
         "src/unetpp/training/outputs.py",
         "src/unetpp/training/provenance.py",
         "src/unetpp/training/step.py",
+        "src/unetpp/training/step_timing.py",
         "src/unetpp/training/stopping.py",
     ],
     "predict": [

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from unetpp.benchmarking.paths import StepPath, build_for_path
-from unetpp.benchmarking.train_steps import synchronize, synthetic_batch_source
+from unetpp.training.step_timing import synchronize, synthetic_batch_source
 from unetpp.inference.predictor import predict_batch
 from unetpp.models import NestedUNet, UNet, output_forward
 from unetpp.models.flops import count_forward_flops

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from unetpp.choices import BENCH_VARIANTS
-from unetpp.models import build_model
-from unetpp.training.config import TrainConfig
 from unetpp.training.device import resolve_precision
+from unetpp.training.layout import memory_format, resolve_layout
+from unetpp.training.step_timing import build_for_training
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,6 @@ class StepPath:
 
     @property
     def memory_format(self) -> torch.memory_format:
-        from unetpp.training.layout import memory_format  # imported here: training.layout imports this module
-
         return memory_format(self.layout)
 
     def describe(self) -> str:
@@ -71,8 +69,6 @@ def default_path(
     Its layout is resolved in this process, so the caller keeps freed memory
     first, as `unetpp train` does before it measures layouts.
     """
-    from unetpp.training.layout import resolve_layout  # imported here: training.layout times steps with this module
-
     precision = resolve_precision("auto", device)
     chosen = resolve_layout("auto", device, precision, arch, batch_size, size, threads, dict(model_kwargs or {}),
                             progress)
@@ -101,8 +97,5 @@ def build_for_path(
 
     `model_kwargs` (tests shrink the filters) are applied to both paths alike.
     """
-    torch.manual_seed(seed)
     kwargs = {**(model_kwargs or {}), **path.model_kwargs}
-    model = build_model(arch, **kwargs).to(device, memory_format=path.memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TrainConfig.lr)  # Adam's cost does not depend on it
-    return model, optimizer
+    return build_for_training(arch, device, path.memory_format, seed, kwargs)

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from unetpp.benchmarking.train_steps import synchronize
+from unetpp.training.step_timing import synchronize
 
 
 def gemm_gflops(dtype: torch.dtype, device: torch.device, n: int = 1024, repeats: int = 5) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +14,7 @@ from unetpp.benchmarking.inference import INFERENCE_CASES, InferenceTiming, time
 from unetpp.benchmarking.peak import peak_table
 from unetpp.benchmarking.paths import StepPath, default_path, reference_path, variant_paths
 from unetpp.benchmarking.train_steps import StepTiming, time_train_steps
-from unetpp.training.device import describe_device, resolve_precision
+from unetpp.training.device import cpu_kernel_family, cpu_model, describe_device, resolve_precision
 
 
 @dataclass(frozen=True)
@@ -33,17 +32,6 @@ class BenchSettings:
     peak: bool = True  # also time a plain fp32 and bf16 GEMM
 
 
-def cpu_model_name(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
-    """The CPU's marketing name (what `lscpu` prints as Model name), or platform's guess."""
-    try:
-        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def load_average() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -54,8 +42,9 @@ def load_average() -> list[float] | None:
 def machine_info(device: torch.device, threads: int) -> dict[str, Any]:
     return {
         "device": describe_device(device),
-        "cpu": cpu_model_name(),
+        "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_kernel_family": cpu_kernel_family(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": threads,
         "torch_version": str(torch.__version__),

@@ -13,22 +13,19 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import statistics
-import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
 from unetpp.allocator import keep_freed_memory
-from unetpp.benchmarking.paths import StepPath, build_for_path
+from unetpp.benchmarking.paths import StepPath
 from unetpp.errors import UnetppError
 from unetpp.models import build_model
-from unetpp.training.step import make_batch, train_step
+from unetpp.training.step_timing import TimedSteps, interleaved_times
 
 
 @dataclass
@@ -62,22 +59,6 @@ class StepTiming:
         }
 
 
-def synthetic_batch_source(n: int, size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (n,S,S,3) and 0/1 masks (n,S,S) shaped like the processed set; speed ignores the values."""
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, size, size, 3), dtype=torch.uint8, generator=generator)
-    masks = (images[..., 1] > 160).to(torch.uint8)
-    return images, masks
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work so wall-clock times cover it (a no-op on CPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def count_train_step_flops(
     arch: str, batch_size: int, size: int, model_kwargs: dict[str, Any] | None = None
 ) -> int:
@@ -101,23 +82,6 @@ def count_train_step_flops(
     return int(counter.get_total_flops())
 
 
-def _one_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    path: StepPath,
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    index: torch.Tensor,
-) -> float:
-    x, y = make_batch(images, masks, index)
-    x = x.contiguous(memory_format=path.memory_format)  # a no-op for channels_last, as in the loop
-    synchronize(images.device)
-    start = time.perf_counter()
-    train_step(model, optimizer, x, y, path.precision)
-    synchronize(images.device)
-    return time.perf_counter() - start
-
-
 @dataclass(frozen=True)
 class StepJob:
     """Everything one path needs to set itself up and run its steps, in this process or in a worker."""
@@ -132,23 +96,12 @@ class StepJob:
     model_kwargs: dict[str, Any]
 
 
-class PathSteps:
+def path_steps(job: StepJob) -> TimedSteps:
     """One path's model, optimizer and batches: every path gets the same weights and the same batches."""
-
-    def __init__(self, job: StepJob) -> None:
-        device = torch.device(job.device)
-        images, masks = synthetic_batch_source(max(4 * job.batch_size, 64), job.size, job.seed)
-        self.images, self.masks = images.to(device), masks.to(device)
-        generator = torch.Generator().manual_seed(job.seed)
-        self.batches = [torch.randperm(images.shape[0], generator=generator)[:job.batch_size].to(device)
-                        for _ in range(job.total_steps)]
-        self.path = job.path
-        self.model, self.optimizer = build_for_path(job.arch, job.path, device, job.seed, job.model_kwargs)
-        self.model.train()
-
-    def step(self, k: int) -> float:
-        """Seconds of training step `k`."""
-        return _one_step(self.model, self.optimizer, self.path, self.images, self.masks, self.batches[k])
+    path = job.path
+    kwargs = {**job.model_kwargs, **path.model_kwargs}
+    return TimedSteps(job.arch, torch.device(job.device), path.precision, path.memory_format, job.total_steps,
+                      job.batch_size, job.size, job.seed, kwargs)
 
 
 def _worker(job: StepJob, threads: int, conn: Connection) -> None:
@@ -157,7 +110,7 @@ def _worker(job: StepJob, threads: int, conn: Connection) -> None:
         torch.set_num_threads(threads)
         if job.path.keep_freed_memory:
             keep_freed_memory()
-        steps = PathSteps(job)
+        steps = path_steps(job)
         conn.send(("ready", None))
         while (k := conn.recv()) is not None:
             conn.send(("step", steps.step(k)))
@@ -236,22 +189,14 @@ def time_train_steps(
     jobs = [StepJob(arch, path, str(device), warmup + steps, batch_size, size, seed, dict(model_kwargs or {}))
             for path in paths]
     flops = count_train_step_flops(arch, batch_size, size, model_kwargs)
-    runners: list[PathSteps | WorkerSteps] = []
+    runners: list[TimedSteps | WorkerSteps] = []
     try:
         for job in jobs:  # one at a time, so that `finally` closes every worker started before a failure
-            runners.append(WorkerSteps(job, torch.get_num_threads()) if isolate else PathSteps(job))
+            runners.append(WorkerSteps(job, torch.get_num_threads()) if isolate else path_steps(job))
         for runner in runners:
             if isinstance(runner, WorkerSteps):
                 runner.wait_ready()
-        times: list[list[float]] = [[] for _ in paths]
-        with tqdm(total=(warmup + steps) * len(paths), desc=f"train steps {arch}", unit="step", leave=False,
-                  disable=None if progress is None else not progress) as bar:
-            for k in range(warmup + steps):
-                for p, runner in enumerate(runners):
-                    seconds = runner.step(k)
-                    if k >= warmup:
-                        times[p].append(seconds)
-                    bar.update(1)
+        times = interleaved_times(runners, steps, warmup, f"train steps {arch}", progress)
     finally:
         for runner in runners:
             if isinstance(runner, WorkerSteps):

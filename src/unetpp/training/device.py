@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from pathlib import Path
 
 import torch
@@ -18,6 +19,15 @@ from unetpp.choices import DEVICES, PRECISIONS
 from unetpp.errors import UnetppError
 
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+# Widest first. amx_fp16 (Granite Rapids) gets its own name: oneDNN has an ISA level for it, so its kernels may
+# differ from Sapphire Rapids' although both have amx_bf16. Names follow oneDNN's ISA levels, not marketing.
+CPU_KERNEL_FAMILIES: tuple[tuple[str, frozenset[str]], ...] = (
+    ("AMX-FP16", frozenset({"amx_tile", "amx_bf16", "amx_fp16"})),
+    ("AMX", frozenset({"amx_tile", "amx_bf16"})),
+    ("AVX512-BF16", frozenset({"avx512f", "avx512_bf16"})),
+    ("AVX512", frozenset({"avx512f"})),
+    ("AVX2", frozenset({"avx2"})),
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,8 +62,8 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def cpu_bf16_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
-    """The native-bf16 CPU flags this machine reports (empty where /proc/cpuinfo is absent)."""
+def cpu_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
+    """Every CPU flag this machine reports (empty where /proc/cpuinfo is absent)."""
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -62,7 +72,23 @@ def cpu_bf16_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str
     for line in text.splitlines():
         if line.startswith("flags"):
             flags.update(line.partition(":")[2].split())
-    return flags & set(CPU_BF16_FLAGS)
+    return flags
+
+
+def cpu_model(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
+    """The CPU's model name (what `lscpu` prints as Model name), or platform's guess without /proc/cpuinfo."""
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_bf16_flags(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> set[str]:
+    """The native-bf16 CPU flags this machine reports (empty where /proc/cpuinfo is absent)."""
+    return cpu_flags(cpuinfo) & set(CPU_BF16_FLAGS)
 
 
 def cpu_supports_bf16() -> bool:
@@ -71,6 +97,22 @@ def cpu_supports_bf16() -> bool:
         return True
     # Without /proc/cpuinfo (macOS, some containers) trust torch's dispatch level.
     return torch.backends.cpu.get_cpu_capability().upper().startswith("AMX")
+
+
+def cpu_kernel_family(cpuinfo: str | os.PathLike[str] = "/proc/cpuinfo") -> str:
+    """The widest x86 instruction family oneDNN can pick its kernels from here, from the CPU's flags.
+
+    Two CPUs of one family run the same oneDNN kernels; across families the
+    kernels (and so the rounding of a training) differ even where torch's
+    own capability is the same: AMX tiles and AVX-512 BF16 both report
+    "AVX512". Where no flags can be read (no /proc/cpuinfo), torch's
+    capability stands in, prefixed so it never equals a flag-derived name.
+    """
+    flags = cpu_flags(cpuinfo)
+    for family, needed in CPU_KERNEL_FAMILIES:
+        if needed <= flags:
+            return family
+    return f"torch-{torch.backends.cpu.get_cpu_capability()}"
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

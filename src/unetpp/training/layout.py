@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -29,10 +28,10 @@ import torch
 from filelock import FileLock
 
 from unetpp.atomic import atomic_path
-from unetpp.benchmarking.paths import StepPath
-from unetpp.benchmarking.train_steps import time_train_steps
 from unetpp.choices import LAYOUTS
 from unetpp.errors import UnetppError
+from unetpp.training.device import cpu_model
+from unetpp.training.step_timing import TimedSteps, interleaved_times
 
 MARGIN = 0.95  # channels_last must take under 95% of NCHW's median step time to be chosen
 TIMED_STEPS = 3  # per layout, after one warm-up step each: about 8 steps in all
@@ -54,17 +53,6 @@ def cache_path() -> Path:
         return Path(os.environ[CACHE_ENV]) / "layout.json"
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "unetpp" / "layout.json"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), for the cache key."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_key(arch: str, batch_size: int, image_size: int, threads: int, model_kwargs: dict[str, Any]) -> str:
@@ -99,13 +87,13 @@ def measure(
     arch: str, batch_size: int, image_size: int, model_kwargs: dict[str, Any], progress: bool | None = None
 ) -> dict[str, Any]:
     """Median fp32 CPU step time of each layout (interleaved steps), without touching the global RNG."""
-    paths = [StepPath("nchw", "fp32", channels_last=False), StepPath("channels_last", "fp32", channels_last=True)]
+    layouts = ("nchw", "channels_last")
+    cpu = torch.device("cpu")
     with torch.random.fork_rng(devices=[]):
-        timings = time_train_steps(
-            arch, paths, torch.device("cpu"), steps=TIMED_STEPS, warmup=1, batch_size=batch_size,
-            size=image_size, model_kwargs=model_kwargs, progress=progress,
-        )
-    medians = {t.path.name: statistics.median(t.times) for t in timings}
+        runners = [TimedSteps(arch, cpu, "fp32", memory_format(layout), TIMED_STEPS + 1, batch_size, image_size,
+                              model_kwargs=model_kwargs) for layout in layouts]
+        times = interleaved_times(runners, TIMED_STEPS, 1, f"layout probe {arch}", progress)
+    medians = dict(zip(layouts, map(statistics.median, times)))
     return {
         "layout": choose(medians["nchw"], medians["channels_last"]),
         "nchw_step_s": round(medians["nchw"], 4),
