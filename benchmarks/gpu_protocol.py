@@ -7,7 +7,7 @@ For a machine that has a GPU but neither the raw data nor Snakemake: copy
     python benchmarks/gpu_protocol.py --data data/processed/dsb2018_96.h5 \
         --split data/processed/split.json --work gpu_run --archive gpu_results.tar.gz
 
-trains, predicts and evaluates every (arch, seed) -- `--jobs` of them at once
+(paths relative to the directory it is started from) trains, predicts and evaluates every (arch, seed) -- `--jobs` of them at once
 on the one GPU, since one 96x96 training at batch 16 leaves most of a large
 GPU idle -- then aggregates, and packs the small outputs (histories,
 train.json, per-image scores, metrics, figures, logs) into one archive. The
@@ -18,6 +18,11 @@ aggregate what is complete and export the unfinished runs' history so far.
 The `unetpp` commands run as `python -m unetpp` with `src/` on PYTHONPATH,
 so no install step is needed (the machine's own torch is used). The defaults
 are the protocol's values in params.yaml (train, predict and evaluate).
+
+Each train.json records the commit of the code only if `src/` is a tracked
+part of a git checkout; for a copy of `src/` and `benchmarks/` made elsewhere,
+pass `--source-commit $(git rev-parse HEAD)` of the checkout it was copied
+from, which train.json then records as given (`UNETPP_SOURCE_COMMIT`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ def run_logged(cmd: list[str], log: Path, env: dict[str, str], deadline: float) 
     with open(log, "a", encoding="utf-8") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
+        # From the checkout root, so `-m unetpp` finds nothing else first; every path in `cmd` is absolute.
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         try:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -112,7 +118,8 @@ def complete_seeds(work: Path, archs: list[str], seeds: list[int]) -> list[int]:
     return [s for s in seeds if all(done(a, s) for a in archs)]
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The script's options; every default is the protocol's value in params.yaml."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="processed HDF5 (`unetpp preprocess` output)")
     parser.add_argument("--split", type=Path, required=True, help="split.json (`unetpp split` output)")
@@ -135,7 +142,28 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=3, help="(arch, seed) runs at once on the one GPU")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds from now after which running jobs are stopped and the rest skipped")
-    args = parser.parse_args()
+    parser.add_argument("--source-commit", default=os.environ.get("UNETPP_SOURCE_COMMIT"),
+                        help="the commit this copy of src/ was made from, for train.json when src/ is not tracked "
+                             "by a git checkout here [$UNETPP_SOURCE_COMMIT]")
+    return parser
+
+
+def resolve_paths(args: argparse.Namespace, start: Path) -> argparse.Namespace:
+    """--data, --split, --work, --archive as absolute paths: relative ones are relative to `start`.
+
+    The commands run from the checkout root, so a path as the user typed it would point elsewhere there.
+    """
+    for name in ("data", "split", "work", "archive"):
+        path: Path = getattr(args, name).expanduser()
+        setattr(args, name, path if path.is_absolute() else start / path)
+    for name in ("data", "split"):
+        if not getattr(args, name).is_file():
+            raise SystemExit(f"--{name} {getattr(args, name)} does not exist (relative paths are taken from {start})")
+    return args
+
+
+def main() -> int:
+    args = resolve_paths(build_parser().parse_args(), Path.cwd())
     archs = args.archs or list(ARCHS)
     seeds = args.seeds or [0, 1, 2]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -144,6 +172,8 @@ def main() -> int:
     deadline = time.monotonic() + (args.deadline - 60 if args.deadline else 10 * 365 * 86400)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
            "UNETPP_CACHE_DIR": str(args.work / "cache")}
+    if args.source_commit:
+        env["UNETPP_SOURCE_COMMIT"] = args.source_commit
     lock = threading.Lock()
     started = time.monotonic()
 

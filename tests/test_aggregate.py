@@ -7,6 +7,7 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -155,6 +156,7 @@ def test_writes_three_files_with_published_column(project):
     assert rows["nested_unet"][header.index("Published IoU")] == "0.8321"
     assert rows["nested_unet_ds"][header.index("Published IoU")] == "0.8367"
     assert rows["nested_unet"][header.index("IoU per image")] == "0.8100"
+    assert rows["unet"][header.index("Seeds")] == "1 (seed 0)"  # a bare "0" read as "zero seeds"
     assert rows["nested_unet_ds"][header.index("Training time")] == "5.0 min"
     assert "**IoU batch-pooled**" in summary and "**Published IoU**" in summary
     assert summary.startswith("# U-Net vs UNet++ on DSB2018\n")
@@ -183,7 +185,8 @@ def test_unetpp_against_unet_image_by_image(project):
     assert comparisons["nested_unet_vs_unet"]["pooled"]["n_seeds"] == 1
     summary = (project / "results" / "summary.md").read_text()
     assert "## UNet++ against U-Net, image by image" in summary
-    assert "| UNet++ (`nested_unet`) − U-Net (`unet`) | 0 | 5 | +0.0100 | [+0.0100, +0.0100] |" in summary
+    assert "| UNet++ (`nested_unet`) − U-Net (`unet`) | seed 0 | 5 | +0.0100 | [+0.0100, +0.0100] |" in summary
+    assert "two_level" not in comparisons["nested_unet_vs_unet"] and "two-level" not in summary  # needs 2 seeds
     assert "With one training seed the interval covers only the choice of images, not training noise" in summary
     assert "pooled" not in summary.split("image by image")[1]  # one seed: no pooled row
 
@@ -211,15 +214,25 @@ def test_several_seeds_give_mean_and_sample_sd(project):
     assert unet["sd"]["epochs_run"] == 0.0 and unet["mean"]["epochs_run"] == 3.0
     header, rows = summary_rows(project)
     assert rows["nested_unet"][header.index("IoU per image")] == "0.8120 ± 0.0020"
-    assert rows["nested_unet"][header.index("Seeds")] == "0, 1, 2"
+    assert rows["nested_unet"][header.index("Seeds")] == "3 (seeds 0, 1, 2)"
     assert rows["nested_unet"][header.index("Epochs run")] == "3.0 ± 0.0"
     assert rows["unet"][header.index("Published IoU")] == "0.8347"
     pooled = metrics["comparisons"]["nested_unet_vs_unet"]["pooled"]
     assert pooled["n_seeds"] == 3 and pooled["mean_diff"] == pytest.approx(0.01)
     assert list(metrics["comparisons"]["nested_unet_vs_unet"]["seeds"]) == ["0", "1", "2"]
+    # Two-level: every seed shifts both archs' IoU by 0.002 * seed, but the seeds are drawn for each arch on its
+    # own, so the difference is 0.01 + 0.002 * (mean of 3 drawn seeds - mean of 3 others); its 2.5% and 97.5%
+    # points are a sum difference of -4 and +4 (P(<= -5) = 0.0096, P(<= -4) = 0.0384 of 729 equally likely pairs).
+    two_level = metrics["comparisons"]["nested_unet_vs_unet"]["two_level"]
+    assert [two_level["mean_diff"], two_level["ci95_low"], two_level["ci95_high"]] == pytest.approx(
+        [0.01, 0.01 - 0.008 / 3, 0.01 + 0.008 / 3], abs=1e-12
+    )
+    assert (two_level["n_seeds"], two_level["n_images"], two_level["resamples"]) == (3, 5, 10_000)
     summary = (project / "results" / "summary.md").read_text()
-    assert "| pooled: IoU averaged over seeds 0, 1, 2 | 5 | +0.0100 |" in summary
-    assert "not training noise" in summary
+    assert "| pooled: IoU averaged over seeds 0, 1, 2 | 5 | +0.0100 | [+0.0100, +0.0100] |" in summary
+    assert "| two-level: seeds 0, 1, 2 and images resampled | 5 | +0.0100 | [+0.0073, +0.0127] |" in summary
+    assert "so it covers the choice of\nimages, not training noise" in summary
+    assert "so it covers training noise and the choice of\nimages together" in summary
 
 
 def test_a_missing_seed_is_named(project):
@@ -243,16 +256,62 @@ def test_curves_use_the_selection_metric_with_batch_pooled_as_fallback(project):
     assert [r.selection_metric for r in results] == ["batch_pooled", "per_image"]
     iou_axis = curves_figure(results).axes[1]
     lines = {line.get_label(): list(line.get_ydata()) for line in iou_axis.get_lines()}
-    assert lines["U-Net seed 0 val"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_batch_pooled
-    assert lines["UNet++ seed 0 val"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_per_image (k=1: -0.01)
-    dots = [list(line.get_ydata()) for line in iou_axis.get_lines() if line.get_label().startswith("_")]
+    assert lines["U-Net (1 seed)"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_batch_pooled
+    assert lines["UNet++ (1 seed)"] == pytest.approx([0.55, 0.65, 0.75])  # val_iou_per_image (k=1: -0.01)
+    dots = [list(line.get_ydata()) for line in iou_axis.get_lines() if line.get_marker() == "o"]
     assert dots == [pytest.approx([0.75]), pytest.approx([0.75])]  # the kept epoch, on each run's own curve
+    assert not iou_axis.collections  # one seed: no band
     # Epoch ticks are whole numbers (3 epochs would otherwise get ticks at 1.25, 1.5, ...).
     figure = curves_figure(results)
     figure.canvas.draw()
     for axis in figure.axes[:2]:
         ticks = [t for t in axis.get_xticks() if axis.get_xlim()[0] <= t <= axis.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_curves_show_the_mean_over_seeds_with_a_min_max_band_and_three_legend_entries(project):
+    from unetpp.evaluation.aggregate import collect, curves_figure
+
+    for k, arch in enumerate(ARCHS):
+        write_arch(project, arch, k, seed=1, epochs=4)  # seed 1 trains one epoch longer
+        write_arch(project, arch, k, seed=2)
+    results = [collect(a, s, project / "models", project / "results") for a in ARCHS for s in (0, 1, 2)]
+    figure = curves_figure(results)
+    iou_axis = figure.axes[1]
+    assert [t.get_text() for t in iou_axis.get_legend().get_texts()] == [
+        "U-Net (3 seeds)", "UNet++ (3 seeds)", "UNet++ (deep supervision) (3 seeds)"
+    ]
+    unet = next(line for line in iou_axis.get_lines() if line.get_label() == "U-Net (3 seeds)")
+    # Val IoU 0.45 + 0.1 * epoch + 0.002 * seed: mean over seeds 0, 1, 2 while all three train (epochs 1-3).
+    assert list(unet.get_xdata()) == [1, 2, 3, 4]
+    assert list(unet.get_ydata())[:3] == pytest.approx([0.552, 0.652, 0.752]) and np.isnan(unet.get_ydata()[3])
+    faint = [
+        line for line in iou_axis.get_lines()
+        if line.get_alpha() == 0.35 and line.get_color() == unet.get_color() and line.get_linestyle() == "-"
+    ]
+    assert len(faint) == 1 and list(faint[0].get_ydata()) == pytest.approx([0.752, 0.852])  # seed 1 alone at 4
+    band = iou_axis.collections[0].get_paths()[0].vertices
+    assert band[:, 1].min() == pytest.approx(0.55) and band[:, 1].max() == pytest.approx(0.852)  # min-max
+    dots = [line for line in iou_axis.get_lines() if line.get_marker() == "o"]
+    assert [list(d.get_xdata()) for d in dots][0] == [3, 4, 3]  # each seed's kept epoch
+
+
+@pytest.mark.parametrize("n_seeds", [1, 3, 6, 10])
+def test_curves_stay_laid_out_whatever_the_number_of_seeds(tmp_path, n_seeds):
+    import warnings
+
+    from unetpp.evaluation.aggregate import collect, curves_figure
+
+    for k, arch in enumerate(ARCHS):
+        for seed in range(n_seeds):
+            write_arch(tmp_path, arch, k, seed=seed, epochs=60 + 7 * seed)
+    results = [collect(a, s, tmp_path / "models", tmp_path / "results") for a in ARCHS for s in range(n_seeds)]
+    figure = curves_figure(results)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "constrained_layout not applied"
+        figure.savefig(tmp_path / "curves.png")
+    assert len(figure.axes[1].get_legend().get_texts()) == 3
+    assert len(figure.axes[1].collections) == (3 if n_seeds > 1 else 0)  # one band per arch
 
 
 def test_parameters_from_train_json_when_present(project):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from unetpp.errors import UnetppError
-from unetpp.evaluation.compare import compare_archs, paired_bootstrap
+from unetpp.evaluation.compare import compare_archs, paired_bootstrap, two_level_bootstrap
 
 IOU_A = [0.91, 0.72, 0.85, 0.64, 0.99, 0.80, 0.77]
 
@@ -93,6 +93,67 @@ def test_compare_archs_pairs_by_id_per_seed_and_pooled(tmp_path):
     assert seeds["1"] == paired_bootstrap([0.0, 0.0, 0.0])
     # Pooled: per-image IoU averaged over seeds first, differences (0, 0.05, 0.1).
     assert pooled == pytest.approx({**paired_bootstrap([0.0, 0.05, 0.1]), "n_seeds": 2}, abs=1e-12)
+
+
+def test_two_level_resamples_seeds_so_seed_to_seed_spread_widens_the_interval(tmp_path):
+    # Every image of a seed scores the same, so resampling images changes nothing: UNet++ scores 0.6 with seed 0
+    # and 0.7 with seed 1, U-Net 0.6 with both. Pooled: each image averages to +0.05, the interval [0.05, 0.05].
+    # Two-level: UNet++'s two drawn seeds average 0.6, 0.65 or 0.7 (1/4, 1/2, 1/4), so [0, +0.1].
+    for seed, nested in ((0, 0.6), (1, 0.7)):
+        write_per_image(tmp_path, "unet", seed, {"a": 0.6, "b": 0.6, "c": 0.6})
+        write_per_image(tmp_path, "nested_unet", seed, {"a": nested, "b": nested, "c": nested})
+    result = compare_archs(["unet", "nested_unet"], [0, 1], tmp_path)["nested_unet_vs_unet"]
+    pooled, two_level = result["pooled"], result["two_level"]
+    assert [pooled["ci95_low"], pooled["ci95_high"]] == pytest.approx([0.05, 0.05], abs=1e-12)
+    assert [two_level["mean_diff"], two_level["ci95_low"], two_level["ci95_high"]] == pytest.approx(
+        [0.05, 0.0, 0.1], abs=1e-12
+    )
+    assert (two_level["n_seeds"], two_level["n_images"], two_level["resamples"], two_level["bootstrap_seed"]) == (
+        2, 3, 10_000, 0
+    )
+
+
+def test_two_level_matches_a_direct_loop_over_the_same_draws():
+    gen = np.random.default_rng(3)
+    arch = gen.normal(0.8, 0.1, (4, 9))
+    base = gen.normal(0.8, 0.1, (4, 9))
+    stats = two_level_bootstrap(arch, base, resamples=500, seed=7)
+    rng = np.random.default_rng(7)
+    seeds_a, seeds_b = rng.integers(0, 4, (500, 4)), rng.integers(0, 4, (500, 4))
+    images = rng.integers(0, 9, (500, 9))
+    means = [
+        (arch[sa].mean(axis=0) - base[sb].mean(axis=0))[im].mean() for sa, sb, im in zip(seeds_a, seeds_b, images)
+    ]
+    assert [stats["ci95_low"], stats["ci95_high"]] == pytest.approx(list(np.quantile(means, [0.025, 0.975])))
+    assert stats["mean_diff"] == pytest.approx(float((arch - base).mean()))
+
+
+def test_when_seed_noise_dominates_the_two_level_interval_is_the_wider():
+    gen = np.random.default_rng(11)
+    image_effect = gen.normal(0.8, 0.05, 100)
+    # Six seeds per arch: each shifts all images by N(0, 0.02); image-level noise of the difference 0.002.
+    base = image_effect + gen.normal(0, 0.02, (6, 1)) + gen.normal(0, 0.002, (6, 100))
+    arch = image_effect + gen.normal(0, 0.02, (6, 1)) + gen.normal(0, 0.002, (6, 100))
+    pooled = paired_bootstrap(arch.mean(axis=0) - base.mean(axis=0))
+    two_level = two_level_bootstrap(arch, base)
+    assert two_level["mean_diff"] == pytest.approx(pooled["mean_diff"], abs=1e-12)
+    pooled_width = pooled["ci95_high"] - pooled["ci95_low"]
+    two_level_width = two_level["ci95_high"] - two_level["ci95_low"]
+    # Pooled: sd of a mean of 100 image differences of sd ~0.002/sqrt(3), about 0.0001, so ~0.0005 wide; two-level:
+    # sd of a mean of 6 seed shifts per arch, ~0.02*sqrt(2/6) = 0.012, so ~0.04 wide.
+    assert pooled_width < 0.001 < 0.02 < two_level_width < 0.08
+
+
+def test_two_level_is_deterministic_given_its_seed():
+    gen = np.random.default_rng(2)
+    arch, base = gen.normal(0.8, 0.1, (3, 20)), gen.normal(0.8, 0.1, (3, 20))
+    first, again, other = two_level_bootstrap(arch, base), two_level_bootstrap(arch, base), two_level_bootstrap(
+        arch, base, seed=1
+    )
+    assert first == again and first["bootstrap_seed"] == 0 and other["bootstrap_seed"] == 1
+    assert (other["ci95_low"], other["ci95_high"]) != (first["ci95_low"], first["ci95_high"])
+    with pytest.raises(ValueError, match="one shape"):
+        two_level_bootstrap(arch, base[:2])
 
 
 def test_no_unet_means_no_comparison_and_no_file_read(tmp_path):

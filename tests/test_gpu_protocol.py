@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -55,3 +58,54 @@ def test_a_deadline_stops_the_jobs_and_still_packs_what_there_is(
     with tarfile.open(tmp_path / "out" / "gpu_results.tar.gz") as tar:
         names = tar.getnames()
     assert "run/logs/unet-seed0.log" in names and "run/results/metrics.json" not in names
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("gpu_protocol", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_relative_paths_are_taken_from_the_directory_it_was_started_from(tmp_path):
+    script = load_script()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.h5").write_bytes(b"x")
+    (tmp_path / "data" / "split.json").write_text("{}")
+    args = script.build_parser().parse_args(
+        ["--data", "data/d.h5", "--split", str(tmp_path / "data" / "split.json"), "--work", "run",
+         "--archive", "../out/a.tar.gz"]
+    )
+    args = script.resolve_paths(args, tmp_path)
+    assert (args.data, args.split, args.work, args.archive) == (
+        tmp_path / "data" / "d.h5", tmp_path / "data" / "split.json", tmp_path / "run", tmp_path / "../out/a.tar.gz"
+    )
+    missing = script.build_parser().parse_args(["--data", "nope.h5", "--split", "data/split.json", "--work", "w",
+                                                "--archive", "a.tar.gz"])
+    with pytest.raises(SystemExit, match=f"--data {tmp_path / 'nope.h5'} does not exist"):
+        script.resolve_paths(missing, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_copy_outside_any_checkout_runs_from_relative_paths_and_records_the_given_commit(
+    tmp_path: Path, synthetic_processed_h5: Path, synthetic_split_json: Path
+) -> None:
+    # The GPU machine's set-up: src/ and benchmarks/ copied outside a checkout, data beside them, relative paths.
+    copy = tmp_path / "copy"
+    shutil.copytree(SCRIPT.parents[1] / "src" / "unetpp", copy / "src" / "unetpp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "benchmarks").mkdir()
+    shutil.copy(SCRIPT, copy / "benchmarks" / SCRIPT.name)
+    (tmp_path / "data").mkdir()
+    shutil.copy(synthetic_processed_h5, tmp_path / "data" / "d.h5")
+    shutil.copy(synthetic_split_json, tmp_path / "data" / "split.json")
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}
+    cmd = [sys.executable, "copy/benchmarks/gpu_protocol.py", "--data", "data/d.h5", "--split", "data/split.json",
+           "--work", "run", "--archive", "out/r.tar.gz", "--arch", "unet", "--seed", "0", "--epochs", "1",
+           "--threads", "1", "--jobs", "1", "--source-commit", "78af85b"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "aggregated seeds [0] of [0]" in proc.stdout and (tmp_path / "out" / "r.tar.gz").is_file()
+    train = json.loads((tmp_path / "run/models/unet/seed0/train.json").read_text())
+    assert train["git_commit"]["sha"] == "78af85b" and train["git_commit"]["source"] == "UNETPP_SOURCE_COMMIT"
+    assert "is not inside a git checkout" in train["git_commit"]["checkout"]  # the copy's own checkout: none

@@ -22,10 +22,13 @@ import json
 import math
 import os
 import statistics
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from unetpp.atomic import atomic_path
 from unetpp.choices import ARCHITECTURES, DEFAULT_SELECTION_METRIC, REDUCTIONS
@@ -238,6 +241,11 @@ def epochs_cell(row: dict[str, Any], key: str) -> str:
     return str(round(row["mean"][key])) if row["sd"][key] is None else mean_sd(row, key, 1)
 
 
+def seeds_cell(seeds: Sequence[str]) -> str:
+    """`1 (seed 0)` or `3 (seeds 0, 1, 2)`: a bare `0` read as "zero seeds"."""
+    return f"{len(seeds)} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+
+
 def summary_markdown(table: Table, results: Sequence[RunResult], dsb2018: bool = False) -> str:
     """A markdown table of every arch (mean ± sd over seeds) and what each column means.
 
@@ -263,7 +271,7 @@ def summary_markdown(table: Table, results: Sequence[RunResult], dsb2018: bool =
         cells = (
             f"{ARCHITECTURES[arch].display_name} (`{arch}`)",
             f"{round(row['mean']['parameters']):,}",
-            ", ".join(row["seeds"]),
+            seeds_cell(list(row["seeds"])),
             epochs_cell(row, "epochs_run"),
             epochs_cell(row, "best_epoch"),
             mean_sd(row, "iou_per_image", 4),
@@ -289,7 +297,7 @@ Scores on the {' / '.join(map(str, n_images))} evaluated images (the split's eva
 probability > 0.5, mask = ground truth > 0.5. An image whose prediction and mask are both empty scores 1.
 With several training seeds a cell is the mean ± sample standard deviation over the seeds.
 
-- **Parameters**: trainable parameters of the model. **Seeds**: the training seeds (`unetpp train --seed`).
+- **Parameters**: trainable parameters of the model. **Seeds**: how many training seeds, and which (`unetpp train --seed`).
 - **Epochs run**: epochs trained before the epoch limit or early stopping; **Best epoch**: the epoch whose
   weights were kept (highest validation IoU, {' / '.join(selection)}).
 - **IoU per image**: intersection over union of each image, averaged over images (our primary figure).
@@ -302,43 +310,83 @@ With several training seeds a cell is the mean ± sample standard deviation over
 """
 
 
-def curves_figure(results: Sequence[RunResult]):
-    """Loss and IoU per epoch, train dashed and validation solid, one colour per arch, one line per seed.
+def seed_curves(runs: Sequence[RunResult], columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Epochs (E,), values (seeds, E) of each run's history column (NaN after it ended), seeds running (E,).
 
-    The validation IoU is the run's selection metric, so the dot (the kept epoch) sits on its maximum.
+    Runs stop early at different epochs, so each epoch holds the seeds that reached it. `columns` names
+    each run's own column (the val IoU is each run's selection metric).
+    """
+    epochs = np.array(sorted({int(e) for r in runs for e in r.history["epoch"]}), dtype=np.int64)
+    position = {int(e): k for k, e in enumerate(epochs)}
+    values = np.full((len(runs), len(epochs)), np.nan)
+    for row, (r, column) in enumerate(zip(runs, columns)):
+        for epoch, value in zip(r.history["epoch"], r.history[column]):
+            values[row, position[int(epoch)]] = value
+    running = np.isfinite(values).sum(axis=0)
+    return epochs, values, running
+
+
+def _plot_mean_and_band(ax, epochs: np.ndarray, values: np.ndarray, running: np.ndarray, colour: str,
+                        linestyle: str, band: bool, label: str | None) -> None:
+    """The mean over the seeds still training, solid while every seed is, faint after; min-max band if `band`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an epoch no seed reached has no mean
+        mean = np.nanmean(values, axis=0)
+        low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    everyone = running == values.shape[0]
+    marker = "." if len(epochs) <= 30 else None  # a one-epoch line has no length
+    full = np.where(everyone, mean, np.nan)
+    ax.plot(epochs, full, color=colour, linestyle=linestyle, marker=marker, label=label)
+    if not everyone.all():
+        last_full = int(np.flatnonzero(everyone)[-1]) if everyone.any() else 0
+        ax.plot(epochs[last_full:], mean[last_full:], color=colour, linestyle=linestyle, alpha=0.35, marker=marker)
+    if band and values.shape[0] > 1:
+        ax.fill_between(epochs, low, high, color=colour, alpha=0.18, linewidth=0)
+
+
+def curves_figure(results: Sequence[RunResult]):
+    """Loss and IoU per epoch: one colour per arch, the mean over its seeds, validation solid with a min-max band.
+
+    Whatever the number of seeds the figure has three lines per panel and a legend of three entries; a mean
+    turns faint where some seeds had stopped already. The validation IoU is each run's selection metric, so a
+    dot per seed (its kept epoch) sits on that seed's maximum, inside the band.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(11, 4.2), dpi=100, layout="constrained")
+    fig = Figure(figsize=(11, 4.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax_loss, ax_iou = fig.subplots(1, 2)
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    arch_colour = {arch: colours[k % len(colours)] for k, arch in enumerate(dict.fromkeys(r.arch for r in results))}
+    by_arch: dict[str, list[RunResult]] = {}
     for r in results:
-        colour = arch_colour[r.arch]
-        name = f"{ARCHITECTURES[r.arch].display_name} seed {r.seed}"
-        epochs = r.history["epoch"]
-        val_iou = r.history[f"val_iou_{r.selection_metric}"]
-        # Markers keep short runs visible: a one-epoch line has no length.
-        marker = "." if len(epochs) <= 30 else None
-        lines = (
-            (ax_loss, r.history["train_loss"], r.history["val_loss"]),
-            (ax_iou, r.history["train_iou"], val_iou),
-        )
-        for ax, train_values, val_values in lines:
-            ax.plot(epochs, train_values, color=colour, linestyle="--", marker=marker, label=f"{name} train")
-            ax.plot(epochs, val_values, color=colour, linestyle="-", marker=marker, label=f"{name} val")
-        best = int(r.train["best_epoch"])
-        if best in epochs:
-            ax_iou.plot([best], [val_iou[epochs.index(best)]], "o", color=colour)
+        by_arch.setdefault(r.arch, []).append(r)
+    for k, (arch, runs) in enumerate(by_arch.items()):
+        colour = colours[k % len(colours)]
+        n = len(runs)
+        label = f"{ARCHITECTURES[arch].display_name} ({n} seed{'s' if n > 1 else ''})"
+        val_iou = [f"val_iou_{r.selection_metric}" for r in runs]
+        panels = ((ax_loss, ["train_loss"] * n, ["val_loss"] * n), (ax_iou, ["train_iou"] * n, val_iou))
+        for ax, train_columns, val_columns in panels:
+            epochs, values, running = seed_curves(runs, train_columns)
+            _plot_mean_and_band(ax, epochs, values, running, colour, "--", False, None)
+            epochs, values, running = seed_curves(runs, val_columns)
+            _plot_mean_and_band(ax, epochs, values, running, colour, "-", True, label if ax is ax_iou else None)
+        kept = [(int(r.train["best_epoch"]), r, column) for r, column in zip(runs, val_iou)]
+        dots = [(e, r.history[column][r.history["epoch"].index(e)]) for e, r, column in kept if e in r.history["epoch"]]
+        if dots:
+            ax_iou.plot(*zip(*dots), "o", color=colour, markersize=5, markeredgecolor="black", markeredgewidth=0.6)
     selection = " / ".join(sorted({r.selection_metric.replace("_", "-") for r in results}))
+    n_seeds = sorted({len(runs) for runs in by_arch.values()})
+    several = max(n_seeds) > 1
+    lines = "mean over seeds per epoch" if several else "one seed per architecture"
+    spread = "; band: min-max over seeds; faint: some seeds stopped" if several else ""
     ax_loss.set(title="Loss: 0.5 BCE + (1 - soft Dice)", xlabel="epoch", ylabel="loss")
-    ax_iou.set(title=f"IoU (val: {selection}; dot: kept epoch)", xlabel="epoch", ylabel="IoU")
+    ax_iou.set(title=f"IoU (val: {selection}; dot: a seed's kept epoch)", xlabel="epoch", ylabel="IoU")
+    fig.suptitle(f"{lines.capitalize()}: solid val, dashed train{spread}", fontsize=10)
     for ax in (ax_loss, ax_iou):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers, even for short runs
-    for ax in (ax_loss, ax_iou):
         ax.grid(alpha=0.3)
     ax_iou.legend(fontsize=8, loc="lower right")
     return fig

@@ -5,7 +5,9 @@ choice of images alone moves a mean by more than that. Both architectures score 
 honest comparison is paired: the difference per image, its mean, and a 95% percentile bootstrap interval
 that resamples images (10,000 resamples, numpy `default_rng(0)`). The interval covers the choice of images
 only; with one training seed it says nothing about training noise, and with several the pooled figure
-averages each image's IoU over the seeds first (the seeds are then fixed, not resampled).
+averages each image's IoU over the seeds first (the seeds are then fixed, not resampled). With two or more
+seeds a two-level bootstrap (`two_level_bootstrap`) also resamples the seeds, then the images, so that its
+interval covers training noise as well as the choice of images.
 
 The resampling is written out in numpy rather than calling `scipy.stats.bootstrap(paired=True,
 method="percentile")`, which computes the same interval from the same draws (tests/test_compare.py checks
@@ -117,6 +119,58 @@ def paired_bootstrap(
     }
 
 
+def _counts(draws: np.ndarray, size: int) -> np.ndarray:
+    """How often each of `size` items is drawn in each row of `draws` (rows, k) -> (rows, size)."""
+    rows = draws.shape[0]
+    flat = draws + size * np.arange(rows)[:, None]
+    return np.bincount(flat.ravel(), minlength=rows * size).reshape(rows, size)
+
+
+def two_level_bootstrap(
+    scores: np.ndarray,
+    baseline: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> dict[str, float | int]:
+    """Mean IoU difference over seeds and images, with an interval that resamples seeds, then images.
+
+    `scores` and `baseline` are (seeds, images) arrays, columns paired by image id. Each resample draws
+    the seeds with replacement for each architecture independently (a seed number pairs nothing across
+    architectures: each is trained on its own), then the images with replacement, the same images for both
+    (paired), and takes the mean over those images of (mean over drawn seeds of the arch − the same of the
+    baseline). So the interval covers training noise as well as the choice of images; with few seeds its seed
+    level is coarse (six seeds give at most six distinct draws per architecture). Draws: `default_rng(seed)`,
+    the arch's seeds, then the baseline's, then the images, each `integers(0, n, (resamples, n))`; the sums
+    are weighted by draw counts, so memory stays (resamples, images).
+    """
+    a = np.asarray(scores, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.ndim != 2 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two non-empty (seeds, images) arrays of one shape, got {a.shape} and {b.shape}")
+    if resamples < 1 or not 0 < confidence < 1:
+        raise ValueError(f"need resamples >= 1 and 0 < confidence < 1, got {resamples} and {confidence}")
+    n_seeds, n_images = a.shape
+    rng = np.random.default_rng(seed)
+    seeds_a = _counts(rng.integers(0, n_seeds, (resamples, n_seeds)), n_seeds)
+    seeds_b = _counts(rng.integers(0, n_seeds, (resamples, n_seeds)), n_seeds)
+    images = _counts(rng.integers(0, n_images, (resamples, n_images)), n_images)
+    # (resamples, images): each image's seed-averaged difference under each resample's seed draw.
+    per_image = (seeds_a @ a - seeds_b @ b) / n_seeds
+    means = np.einsum("ri,ri->r", per_image, images) / n_images
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(means, [alpha, 1 - alpha])
+    return {
+        "mean_diff": float((a - b).mean()),
+        "ci95_low": float(low),
+        "ci95_high": float(high),
+        "n_images": int(n_images),
+        "n_seeds": int(n_seeds),
+        "resamples": int(resamples),
+        "bootstrap_seed": int(seed),
+    }
+
+
 def comparison_name(arch: str, baseline: str) -> str:
     """The metrics.json key of one comparison: `nested_unet_vs_unet`."""
     return f"{arch}_vs_{baseline}"
@@ -127,7 +181,8 @@ def compare_archs(archs: Sequence[str], seeds: Sequence[int], results_dir: Path)
 
     `{name: {"seeds": {"0": stats, ...}, "pooled": stats + n_seeds}}` with stats as `paired_bootstrap` returns
     them; "pooled" resamples images after averaging each image's IoU over the seeds (with one seed it equals
-    that seed's). Only the per_image.csv files of the compared archs are read.
+    that seed's). With two or more seeds also `"two_level"`: `two_level_bootstrap`'s stats, seeds and images
+    resampled. Only the per_image.csv files of the compared archs are read.
     """
     pairs = [(arch, baseline) for arch, baseline in COMPARISONS if arch in archs and baseline in archs]
     if not pairs:
@@ -153,7 +208,12 @@ def compare_archs(archs: Sequence[str], seeds: Sequence[int], results_dir: Path)
         mean_arch = np.mean([scores(arch, s) for s in seeds], axis=0)
         mean_baseline = np.mean([scores(baseline, s) for s in seeds], axis=0)
         pooled = {**paired_bootstrap(mean_arch - mean_baseline), "n_seeds": len(seeds)}
-        out[comparison_name(arch, baseline)] = {"seeds": per_seed, "pooled": pooled}
+        result: dict[str, Any] = {"seeds": per_seed, "pooled": pooled}
+        if len(seeds) > 1:
+            result["two_level"] = two_level_bootstrap(
+                np.stack([scores(arch, s) for s in seeds]), np.stack([scores(baseline, s) for s in seeds])
+            )
+        out[comparison_name(arch, baseline)] = result
     return out
 
 
@@ -162,10 +222,10 @@ def _signed(value: float) -> str:
 
 
 def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[int]) -> str:
-    """The summary.md section: one row per comparison and seed (and pooled with several seeds), then what it says."""
+    """The summary.md section: a row per comparison and seed (with several, pooled and two-level), and their scope."""
     if not comparisons:
         return ""
-    header = ("Comparison", "Seed", "Images", "Mean IoU difference", "95% interval")
+    header = ("Comparison", "Seeds", "Images", "Mean IoU difference", "95% interval")
     lines = ["| " + " | ".join(header) + " |", "|:---|:---|---:|---:|---:|"]
     pairs = {comparison_name(a, b): (a, b) for a, b in COMPARISONS}
     any_stats: dict[str, Any] = {}
@@ -174,9 +234,11 @@ def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[
         label = (
             f"{ARCHITECTURES[arch].display_name} (`{arch}`) − {ARCHITECTURES[baseline].display_name} (`{baseline}`)"
         )
-        rows = list(result["seeds"].items())
+        rows = [(f"seed {seed}", stats) for seed, stats in result["seeds"].items()]
         if len(seeds) > 1:
-            rows.append(("pooled: IoU averaged over seeds " + ", ".join(result["seeds"]), result["pooled"]))
+            listed = ", ".join(result["seeds"])
+            rows.append((f"pooled: IoU averaged over seeds {listed}", result["pooled"]))
+            rows.append((f"two-level: seeds {listed} and images resampled", result["two_level"]))
         for seed, stats in rows:
             any_stats = stats
             cells = (
@@ -187,11 +249,14 @@ def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[
                 f"[{_signed(stats['ci95_low'])}, {_signed(stats['ci95_high'])}]",
             )
             lines.append("| " + " | ".join(cells) + " |")
+    resampled = "the images (the two-level row: of the seeds, then the images)" if len(seeds) > 1 else "the images"
     if len(seeds) > 1:
         scope = (
-            "The interval covers the choice of images, not training noise: the pooled row averages each image's\n"
-            "IoU over the seeds before resampling images, so the seeds count as fixed, and only the spread of the\n"
-            "per-seed rows hints at training noise."
+            "A seed row's interval covers the choice of images for that one pair of trained models. The pooled\n"
+            "row averages each image's IoU over the seeds before resampling images, so it covers the choice of\n"
+            "images, not training noise (the seeds count as fixed). The two-level row resamples the seeds (for\n"
+            "each architecture on its own), then the images, so it covers training noise and the choice of\n"
+            f"images together; with {len(seeds)} seeds its seed level rests on {len(seeds)} runs per architecture."
         )
     else:
         scope = (
@@ -203,7 +268,7 @@ def comparison_markdown(comparisons: dict[str, dict[str, Any]], seeds: Sequence[
 ## UNet++ against U-Net, image by image
 
 Mean over the evaluated images of (IoU of the UNet++ model − IoU of U-Net on the same image), with a 95%
-paired bootstrap interval (percentile; {any_stats['resamples']:,} resamples of the images, numpy
+paired bootstrap interval (percentile; {any_stats['resamples']:,} resamples of {resampled}; numpy
 `default_rng({any_stats['bootstrap_seed']})`).
 {scope}
 
