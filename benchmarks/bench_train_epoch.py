@@ -9,10 +9,15 @@ times, steps x median step time, and their ratios; the ratio says how much
 data handling, bookkeeping and validation add to the steps. Load average is
 printed because the machine may be shared.
 
+`--path reference` trains as the original code does instead: fp32, NCHW,
+glibc's default allocator. `--path both` runs the two, each in a process of
+its own (the allocator setting is process-wide), and prints the ratio of
+their epoch times, measured in one run.
+
 Make the real data first (see the README), then:
 
     .venv/bin/python benchmarks/bench_train_epoch.py --data /tmp/e/p.h5 --split /tmp/e/split.json \
-        [--arch nested_unet] [--precision auto] [--threads N] [--json OUT]
+        [--arch nested_unet] [--precision auto] [--threads N] [--path default|reference|both] [--json OUT]
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +38,8 @@ import torch
 from unetpp.allocator import keep_freed_memory
 from unetpp.atomic import atomic_path
 from unetpp.training import loop
+
+PATHS = ("default", "reference", "both")
 
 
 def _timed(function: Any, times: list[float]) -> Any:
@@ -46,7 +54,7 @@ def _timed(function: Any, times: list[float]) -> Any:
 
 
 def run_epoch(
-    data: Path, split: Path, arch: str, precision: str, threads: int | None, batch_size: int
+    data: Path, split: Path, arch: str, precision: str, threads: int | None, batch_size: int, layout: str = "auto"
 ) -> dict[str, Any]:
     step_times: list[float] = []
     validate_times: list[float] = []
@@ -59,7 +67,7 @@ def run_epoch(
         with tempfile.TemporaryDirectory(prefix="bench_epoch_") as tmp:
             config = loop.TrainConfig(
                 data=data, split=split, arch=arch, out=Path(tmp) / "out", epochs=1, batch_size=batch_size,
-                precision=precision, num_threads=threads, checkpoint_dir=Path(tmp) / "ckpt",
+                precision=precision, layout=layout, num_threads=threads, checkpoint_dir=Path(tmp) / "ckpt",
             )
             started = time.perf_counter()
             summary = loop.train(config, progress=True, on_epoch_end=lambda epoch, row: rows.append(row))
@@ -71,6 +79,7 @@ def run_epoch(
     return {
         "arch": arch,
         "precision": summary["precision"],
+        "layout": summary["layout"]["layout"],
         "threads": summary["num_threads"],
         "torch_version": str(torch.__version__),
         "n_train": summary["n_train"],
@@ -90,25 +99,10 @@ def run_epoch(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="processed HDF5 (unetpp preprocess --size 96)")
-    parser.add_argument("--split", type=Path, required=True, help="split.json (unetpp split)")
-    parser.add_argument("--arch", default="nested_unet", help="architecture (default nested_unet)")
-    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (default auto, as unetpp train)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    parser.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
-    args = parser.parse_args(argv)
-    for path in (args.data, args.split):
-        if not path.is_file():
-            print(f"bench_train_epoch: {path} does not exist: make it with unetpp ingest, preprocess and split",
-                  file=sys.stderr)
-            return 1
-    print(keep_freed_memory(), file=sys.stderr)  # as `unetpp train` does before it trains
-    result = run_epoch(args.data, args.split, args.arch, args.precision, args.threads, args.batch_size)
-    print(
-        f"{result['arch']} ({result['precision']}, {result['threads']} threads, torch {result['torch_version']}): "
+def describe(result: dict[str, Any]) -> str:
+    return (
+        f"{result['path']} path, {result['arch']} ({result['precision']}, {result['layout']}, "
+        f"{result['threads']} threads, torch {result['torch_version']}): "
         f"{result['n_train']} train / {result['n_val']} val images, {result['steps']} steps\n"
         f"epoch {result['epoch_s']:.1f} s (validation {result['validate_s']:.1f} s) | sum of step times "
         f"{result['sum_step_s']:.1f} s | steps x median {result['steps_x_median_s']:.1f} s "
@@ -118,6 +112,58 @@ def main(argv: list[str] | None = None) -> int:
         f"whole train() call {result['train_call_s']:.1f} s\n"
         f"load average before/after: {result['load_average_before']} / {result['load_average_after']}"
     )
+
+
+def run_in_own_process(args: argparse.Namespace, path: str, out: Path) -> dict[str, Any]:
+    """This script for one path in a fresh process: the reference must not inherit kept freed memory."""
+    command = [sys.executable, __file__, "--data", str(args.data), "--split", str(args.split), "--arch", args.arch,
+               "--precision", args.precision, "--batch-size", str(args.batch_size), "--path", path,
+               "--json", str(out)]
+    if args.threads is not None:
+        command += ["--threads", str(args.threads)]
+    subprocess.run(command, check=True)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="processed HDF5 (unetpp preprocess --size 96)")
+    parser.add_argument("--split", type=Path, required=True, help="split.json (unetpp split)")
+    parser.add_argument("--arch", default="nested_unet", help="architecture (default nested_unet)")
+    parser.add_argument("--precision", default="auto",
+                        help="auto, fp32 or bf16 (default auto, as unetpp train); the reference path is fp32")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--batch-size", type=int, default=16, help="batch size (default 16)")
+    parser.add_argument("--path", choices=PATHS, default="default",
+                        help="default: as `unetpp train` runs; reference: as the original code (fp32, NCHW, "
+                             "glibc's allocator); both: each in its own process, then their ratio")
+    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = parser.parse_args(argv)
+    for path in (args.data, args.split):
+        if not path.is_file():
+            print(f"bench_train_epoch: {path} does not exist: make it with unetpp ingest, preprocess and split",
+                  file=sys.stderr)
+            return 1
+    if args.path == "both":
+        with tempfile.TemporaryDirectory(prefix="bench_epoch_both_") as tmp:
+            results = {path: run_in_own_process(args, path, Path(tmp) / f"{path}.json")
+                       for path in ("default", "reference")}
+        result = {"paths": results,
+                  "speedup": results["reference"]["epoch_s"] / results["default"]["epoch_s"],
+                  "step_speedup": results["reference"]["median_step_s"] / results["default"]["median_step_s"]}
+        print(f"whole epoch: reference {results['reference']['epoch_s']:.1f} s / default "
+              f"{results['default']['epoch_s']:.1f} s = {result['speedup']:.2f}x; median step "
+              f"{results['reference']['median_step_s']:.3f} / {results['default']['median_step_s']:.3f} s = "
+              f"{result['step_speedup']:.2f}x")
+    else:
+        if args.path == "default":
+            print(keep_freed_memory(), file=sys.stderr)  # as `unetpp train` does before it trains
+            precision, layout = args.precision, "auto"
+        else:
+            precision, layout = "fp32", "nchw"
+        result = {"path": args.path,
+                  **run_epoch(args.data, args.split, args.arch, precision, args.threads, args.batch_size, layout)}
+        print(describe(result))
     if args.json is not None:
         with atomic_path(args.json) as tmp:
             tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
