@@ -112,6 +112,7 @@ CODE = {
         "src/unetpp/training/checkpoint.py",
         "src/unetpp/training/config.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/layout.py",
         "src/unetpp/training/loop.py",
         "src/unetpp/training/outputs.py",
@@ -146,6 +147,7 @@ CODE = {
         "src/unetpp/models/unet.py",
         "src/unetpp/training/__init__.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/step.py",
     ],
     "evaluate": [
@@ -212,6 +214,7 @@ CODE = {
         "src/unetpp/models/unet.py",
         "src/unetpp/training/__init__.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/step.py",
     ],
 }
