@@ -18,6 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from unetpp.commands.options import gpu_lease_dir_option
+from unetpp.errors import UnetppError
 from unetpp.training import gpu_lease
 from unetpp.training.gpu_lease import LEASE_DIR_ENV, choose_device, gpu_record, lock_path, why_not_lease
 
@@ -137,6 +138,17 @@ def test_choose_device_leases_in_process(tmp_path: Path) -> None:
     assert (first.device, first.leased, first.lock_file) == ("cuda:0", True, str(tmp_path / "gpu0.lock"))
     assert (second.device, second.index) == ("cuda:1", 1)
     assert (tmp_path / "gpu1.lock").read_text().split()[0] == str(os.getpid())
+
+
+def test_a_planted_symlink_is_refused_not_written_through(tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    folder = tmp_path / "leases"
+    folder.mkdir()
+    (folder / "gpu0.lock").symlink_to(victim)
+    with pytest.raises(UnetppError, match="a symlink is refused"):
+        choose_device("auto", folder, 2, {})
+    assert victim.read_text() == "keep me"
 
 
 def test_gpu_record_only_for_cuda(monkeypatch: pytest.MonkeyPatch) -> None:

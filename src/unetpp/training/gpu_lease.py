@@ -94,12 +94,19 @@ def try_lock(path: Path) -> int | None:
 
     The holder's pid and command go into the file for people looking at it; the lease rests on the lock alone.
     """
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW  # never write through a link someone planted in the folder
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        writable = True
-    except PermissionError:  # another user's file in a shared --gpu-lease-dir: flock needs no write access
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        writable = False
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+            writable = True
+        except PermissionError:  # another user's file in a shared --gpu-lease-dir: flock needs no write access
+            fd = os.open(path, os.O_RDONLY | flags)
+            writable = False
+    except OSError as exc:
+        raise UnetppError(
+            f"cannot open the GPU lock file {path} ({exc.strerror}; a symlink is refused): remove it, or point "
+            f"--gpu-lease-dir (${LEASE_DIR_ENV}) at a folder of your own"
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -116,6 +123,24 @@ def try_lock(path: Path) -> int | None:
         os.ftruncate(fd, 0)
         os.pwrite(fd, note, 0)
     return fd
+
+
+def prepare_lease_dir(lock_dir: Path) -> None:
+    """Create the folder; the default one in the shared temp dir must be this user's, not one planted there."""
+    default = lock_dir == default_lease_dir()
+    try:
+        lock_dir.mkdir(mode=0o700 if default else 0o777, parents=True, exist_ok=True)
+        owner = lock_dir.lstat().st_uid
+    except OSError as exc:
+        raise UnetppError(
+            f"cannot create the GPU lease folder {lock_dir} ({exc.strerror}): point --gpu-lease-dir "
+            f"(${LEASE_DIR_ENV}) at a writable local folder"
+        ) from exc
+    if default and (owner != os.getuid() or lock_dir.is_symlink()):
+        raise UnetppError(
+            f"the GPU lease folder {lock_dir} belongs to uid {owner}, not to you: remove it, or point "
+            f"--gpu-lease-dir (${LEASE_DIR_ENV}) at a folder of your own"
+        )
 
 
 def holders(lock_dir: Path, count: int) -> str:
@@ -147,13 +172,7 @@ def acquire(
     used: closing it, or the process ending, frees the GPU.
     """
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UnetppError(
-            f"cannot create the GPU lease folder {lock_dir} ({exc.strerror}): point --gpu-lease-dir "
-            f"(${LEASE_DIR_ENV}) at a writable local folder"
-        ) from exc
+    prepare_lease_dir(lock_dir)
     started: float | None = None
     next_status = 0.0
     while True:
