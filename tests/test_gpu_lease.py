@@ -138,6 +138,37 @@ def test_choose_device_leases_in_process(tmp_path: Path) -> None:
     assert (first.device, first.leased, first.lock_file) == ("cuda:0", True, str(tmp_path / "gpu0.lock"))
     assert (second.device, second.index) == ("cuda:1", 1)
     assert (tmp_path / "gpu1.lock").read_text().split()[0] == str(os.getpid())
+    os.close(first.fd)  # ending the lease frees the GPU for the next one
+    third = choose_device("auto", tmp_path, 2, {}, poll_seconds=0.01)
+    assert third.device == "cuda:0"
+    os.close(second.fd)
+    os.close(third.fd)
+
+
+def test_lease_gpu_with_two_pretend_gpus_sets_the_current_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    current: list[int] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    monkeypatch.setattr(gpu_lease, "_choice", None)
+    for name in gpu_lease.ASSIGNMENT_VARS:
+        monkeypatch.delenv(name, raising=False)
+    choice = gpu_lease.lease_gpu("auto", tmp_path)
+    assert (choice.device, choice.leased, current) == ("cuda:0", True, [0])
+    assert "unetpp: leased GPU 0 of 2 for this process" in capfd.readouterr().err
+    assert gpu_record(torch.device(choice.device))["leased"] is True
+    os.close(choice.fd)
+
+
+def test_lease_gpu_keeps_a_users_visible_devices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(gpu_lease, "_choice", None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    choice = gpu_lease.lease_gpu("auto", tmp_path / "leases")
+    assert (choice.device, choice.leased, choice.reason) == ("auto", False, "CUDA_VISIBLE_DEVICES is set ('1')")
+    assert not (tmp_path / "leases").exists()
 
 
 def test_a_planted_symlink_is_refused_not_written_through(tmp_path: Path) -> None:

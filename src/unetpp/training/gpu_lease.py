@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ class GpuChoice:
     reason: str  # for train.json and the log: what was leased, or why nothing was
     index: int | None = None
     lock_file: str | None = None
+    fd: int | None = field(default=None, repr=False)  # open for the process lifetime: closing it ends the lease
 
     def record(self) -> dict[str, Any]:
         """The lease part of train.json's `gpu`."""
@@ -202,16 +203,16 @@ def choose_device(
 ) -> GpuChoice:
     """The device for `--device` given `count` GPUs: a leased `cuda:<i>` where a lease applies, else `device`.
 
-    The descriptor of a lease is left open on purpose: it holds the GPU until the process ends.
+    The lease's descriptor (`fd`) is left open on purpose: it holds the GPU until the process ends.
     """
     reason = why_not_lease(device, count, environ)
     if reason is not None:
         return GpuChoice(device=device, leased=False, reason=reason)
     folder = lock_dir if lock_dir is not None else default_lease_dir()
-    index, _fd = acquire(count, folder, **acquire_options)
+    index, fd = acquire(count, folder, **acquire_options)
     return GpuChoice(
         device=f"cuda:{index}", leased=True, reason=f"leased GPU {index} of {count}", index=index,
-        lock_file=str(lock_path(folder, index)),
+        lock_file=str(lock_path(folder, index)), fd=fd,
     )
 
 
