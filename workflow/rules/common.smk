@@ -109,6 +109,7 @@ CODE = {
         "src/unetpp/training/checkpoint.py",
         "src/unetpp/training/config.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/layout.py",
         "src/unetpp/training/loop.py",
         "src/unetpp/training/outputs.py",
@@ -144,6 +145,7 @@ CODE = {
         "src/unetpp/models/unet.py",
         "src/unetpp/training/__init__.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/step.py",
     ],
     "evaluate": [
@@ -210,6 +212,7 @@ CODE = {
         "src/unetpp/models/unet.py",
         "src/unetpp/training/__init__.py",
         "src/unetpp/training/device.py",
+        "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/step.py",
     ],
 }

@@ -64,6 +64,18 @@ training_size_option = click.option(
     default=None,
     help=f"Training image size for --mode resize (default: the size recorded in model.pt, else {DEFAULT_IMAGE_SIZE}).",
 )
+gpu_lease_dir_option = click.option(
+    "--gpu-lease-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="UNETPP_GPU_LEASE_DIR",
+    show_envvar=True,
+    help="Folder of the per-GPU lock files (a folder local to this machine) [default: "
+    "<temp dir>/unetpp-gpu-leases-<uid>]. With --device auto or cuda on a machine with several GPUs, and no "
+    "CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS or SLURM_STEP_GPUS set, the command leases one free GPU for its "
+    "lifetime (an flock, freed however the process ends) and waits, saying so, while every GPU is leased; so "
+    "`snakemake --resources gpu=N` and `dvc queue start -j N` put N jobs on N GPUs. Otherwise it changes nothing.",
+)
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."
 )

@@ -9,6 +9,7 @@ import click
 from unetpp.choices import SUBSETS
 from unetpp.commands.options import (
     device_option,
+    gpu_lease_dir_option,
     inference_output_option,
     model_option,
     precision_option,
@@ -70,6 +71,7 @@ def split_ids(value: str | None) -> list[str] | None:
     help="How many images the figure shows when --figure-ids is not given.",
 )
 @device_option
+@gpu_lease_dir_option
 @precision_option
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass."
@@ -86,6 +88,7 @@ def predict(
     figure_ids: str | None,
     figure_count: int,
     device: str,
+    gpu_lease_dir: Path | None,
     precision: str,
     batch_size: int,
     inference_output: str,
@@ -97,8 +100,10 @@ def predict(
     """
     from unetpp.allocator import keep_freed_memory
     from unetpp.inference.predict import run_predict
+    from unetpp.training.gpu_lease import lease_gpu
 
     allocator = keep_freed_memory()  # said after the summary: errors come first and alone
+    device = lease_gpu(device, gpu_lease_dir).device  # held until the process ends
 
     result = run_predict(
         model_path,

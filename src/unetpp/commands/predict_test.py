@@ -9,6 +9,7 @@ import click
 from unetpp.commands.options import (
     device_option,
     fit_mode_option,
+    gpu_lease_dir_option,
     inference_output_option,
     max_pixels_option,
     model_option,
@@ -70,6 +71,7 @@ from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
 @fit_mode_option
 @training_size_option
 @device_option
+@gpu_lease_dir_option
 @precision_option
 @inference_output_option
 @progress_option
@@ -85,6 +87,7 @@ def predict_test(
     mode: str,
     size: int | None,
     device: str,
+    gpu_lease_dir: Path | None,
     precision: str,
     inference_output: str,
     progress: bool | None,
@@ -103,8 +106,10 @@ def predict_test(
     """
     from unetpp.allocator import keep_freed_memory
     from unetpp.inference.test_set import InstanceSettings, run_predict_test
+    from unetpp.training.gpu_lease import lease_gpu
 
     allocator = keep_freed_memory()  # said after the summary: errors come first and alone
+    device = lease_gpu(device, gpu_lease_dir).device  # held until the process ends
 
     result = run_predict_test(
         model_path,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from unetpp.choices import LAYOUTS, REDUCTIONS, arch_help
-from unetpp.commands.options import device_option, precision_option, progress_option
+from unetpp.commands.options import device_option, gpu_lease_dir_option, precision_option, progress_option
 from unetpp.training.config import TrainConfig
 
 COUNT = click.IntRange(min=1)
@@ -38,6 +38,7 @@ COUNT = click.IntRange(min=1)
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weight initialisation and the per-epoch shuffle.")
 @device_option
+@gpu_lease_dir_option
 @precision_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for model.pt, history.csv and train.json (written only at the end).")
@@ -65,6 +66,7 @@ def train(
     batch_size: int,
     seed: int,
     device: str,
+    gpu_lease_dir: Path | None,
     precision: str,
     out: Path,
     num_threads: int | None,
@@ -79,12 +81,14 @@ def train(
     completed epoch and ends with the same result as an uninterrupted run.
     """
     from unetpp.allocator import keep_freed_memory
+    from unetpp.training.gpu_lease import lease_gpu
     from unetpp.training.loop import train as run_training
 
     allocator = keep_freed_memory()  # this process trains and then ends: keeping its peak memory costs nothing
+    gpu = lease_gpu(device, gpu_lease_dir)  # held until the process ends; the device unchanged where none applies
     config = TrainConfig(
         data=data, split=split_path, arch=arch, out=out, epochs=epochs, patience=patience, lr=lr,
-        batch_size=batch_size, seed=seed, device=device, precision=precision, num_threads=num_threads,
+        batch_size=batch_size, seed=seed, device=gpu.device, precision=precision, num_threads=num_threads,
         checkpoint_dir=checkpoint_dir, selection_metric=selection_metric, layout=layout,
     )
     summary = run_training(config, progress=progress)

@@ -53,6 +53,7 @@ from unetpp.training.checkpoint import (
 )
 from unetpp.training.config import TrainConfig
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
+from unetpp.training.gpu_lease import gpu_record
 from unetpp.training.layout import memory_format, resolve_layout
 from unetpp.training.provenance import code_commit
 from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, write_outputs
@@ -288,7 +289,8 @@ def summarise_run(
     config: TrainConfig, run: Run, settings: dict[str, Any], device: torch.device, precision: str, threads: int,
     wall: float, resumed_from: int, n_train: int, n_val: int,
 ) -> dict[str, Any]:
-    """train.json: the outcome and how it was reached."""
+    """train.json: the outcome and how it was reached; on CUDA also `gpu`, the GPU used and its lease."""
+    gpu = gpu_record(device)  # None off CUDA, so a CPU run's train.json is what it was
     return {
         "arch": config.arch,
         "seed": config.seed,
@@ -301,6 +303,7 @@ def summarise_run(
         "wall_seconds": round(wall, 3),
         "resumed_after_epoch": resumed_from,
         "device": describe_device(device),
+        **({"gpu": gpu} if gpu is not None else {}),
         "precision": precision,
         "layout": run.layout,
         "torch_version": str(torch.__version__),
