@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from unetpp.commands.options import gpu_lease_dir_option
 from unetpp.errors import UnetppError
 from unetpp.training import gpu_lease
-from unetpp.training.gpu_lease import LEASE_DIR_ENV, choose_device, gpu_record, lock_path, why_not_lease
+from unetpp.training.gpu_lease import LEASE_DIR_ENV, choose_device, gpu_record, why_not_lease
 
 pytestmark = pytest.mark.skipif(gpu_lease.fcntl is None, reason="flock is POSIX-only")
 
