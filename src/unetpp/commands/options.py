@@ -27,7 +27,7 @@ model_option = click.option(
     "model_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
+    help="Trained checkpoint written by `unetpp train` (models/ARCH/seedN/model.pt).",
 )
 device_option = click.option(
     "--device", default=DEFAULT_DEVICE, show_default=True, help=f"{DEVICES}; auto picks CUDA, then MPS, then the CPU."
@@ -63,6 +63,13 @@ training_size_option = click.option(
     type=click.IntRange(min=1),
     default=None,
     help=f"Training image size for --mode resize (default: the size recorded in model.pt, else {DEFAULT_IMAGE_SIZE}).",
+)
+verbose_option = click.option(
+    "--verbose",
+    is_flag=True,
+    default=False,
+    help="Also say how this process's memory allocator was set (glibc keeps freed memory for reuse, see "
+    "unetpp.allocator); quiet by default.",
 )
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."
