@@ -5,6 +5,7 @@ rules that read it take it from there (`rules.<name>.output.<key>`), so a rule
 file is included after the rules it reads from (see the Snakefile).
 """
 
+import os
 import re
 
 # One folder per (arch, seed) run: train writes MODEL_DIR, predict and evaluate
@@ -34,6 +35,15 @@ wildcard_constraints:
 # same files; tests/test_workflow_code_deps.py records the real imports of every
 # stage and prints the correct lists when these are out of date.
 CODE = {
+    "check_params": [
+        "src/unetpp/__init__.py",
+        "src/unetpp/atomic.py",
+        "src/unetpp/cli.py",
+        "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/check_params.py",
+        "src/unetpp/errors.py",
+        "src/unetpp/paramcheck.py",
+    ],
     "fetch": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
@@ -215,6 +225,19 @@ CODE = {
         "src/unetpp/training/step.py",
     ],
 }
+
+
+
+def from_workflow(path: str) -> str:
+    """A path of the repository (code, schema) as seen from the working directory.
+
+    The same string in the repository root; `../src/...` under `snakemake --directory .test`
+    (the demo), whose working directory holds only its params.yaml and outputs.
+    """
+    return os.path.relpath(os.path.join(workflow.basedir, path))
+
+
+CODE = {stage: [from_workflow(path) for path in paths] for stage, paths in CODE.items()}
 
 # The project's one environment (with `--software-deployment-method conda`);
 # relative to the rule files. Its `pip: -e .` installs this checkout.
