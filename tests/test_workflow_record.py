@@ -49,11 +49,13 @@ def test_a_finished_run_says_where_the_results_are(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(REPO)
     hook["where_results_are"](fake_workflow("train", "aggregate"))
     said = capsys.readouterr().err
-    assert "Results: results/summary.md" in said and "snakemake --report report.html" in said
+    assert "Results: results/summary.md" in said and "report: snakemake --report report.html" in said
     # Under `snakemake --directory .test` (the demo) it names the folder too.
     monkeypatch.chdir(tmp_path)
     hook["where_results_are"](fake_workflow("aggregate"))
-    assert f"Results (in {os.getcwd()}): results/summary.md" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"Results (in {os.getcwd()}): results/summary.md" in said
+    assert f"report: snakemake --directory {os.getcwd()} --report report.html" in said
     # A partial run that built no results says nothing about them.
     hook["where_results_are"](fake_workflow("fetch", "ingest"))
     assert capsys.readouterr().err == ""

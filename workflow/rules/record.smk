@@ -135,9 +135,11 @@ def where_results_are(workflow) -> None:
     if not any(job.rule.name == "aggregate" for job in workflow.dag.jobs):
         return
     here = Path.cwd()
-    shown = "" if here == Path(workflow.basedir) else f" (in {here})"
+    elsewhere = here != Path(workflow.basedir)  # `snakemake --directory DIR` (the demo: .test)
+    shown = f" (in {here})" if elsewhere else ""
+    how = f"snakemake --directory {here} --report report.html" if elsewhere else "snakemake --report report.html"
     print(
         f"Results{shown}: results/summary.md (the table), results/metrics.json, results/curves.png, "
-        "results/runs/<arch>/seed<seed>/; report: snakemake --report report.html",
+        f"results/runs/<arch>/seed<seed>/; report: {how}",
         file=sys.stderr,
     )
