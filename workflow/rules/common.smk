@@ -5,7 +5,6 @@ rules that read it take it from there (`rules.<name>.output.<key>`), so a rule
 file is included after the rules it reads from (see the Snakefile).
 """
 
-import os
 import re
 
 # One folder per (arch, seed) run: train writes MODEL_DIR, predict and evaluate
@@ -227,16 +226,7 @@ CODE = {
 }
 
 
-
-def from_workflow(path: str) -> str:
-    """A path of the repository (code, schema) as seen from the working directory.
-
-    The same string in the repository root; `../src/...` under `snakemake --directory .test`
-    (the demo), whose working directory holds only its params.yaml and outputs.
-    """
-    return os.path.relpath(os.path.join(workflow.basedir, path))
-
-
+# Named relative to the Snakefile's folder (from_workflow, params.smk): `../src/...` in the demo's .test/.
 CODE = {stage: [from_workflow(path) for path in paths] for stage, paths in CODE.items()}
 
 # The project's one environment (with `--software-deployment-method conda`);

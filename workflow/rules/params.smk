@@ -22,6 +22,17 @@ def load_paramcheck():
 PARAMCHECK = load_paramcheck()
 
 
+def from_workflow(path: str) -> str:
+    """A path of the repository (code, schema) as seen from the working directory.
+
+    The same string in the repository root; `../src/...` under `snakemake --directory .test`
+    (the demo), whose working directory holds only its params.yaml and outputs.
+    """
+    import os
+
+    return os.path.relpath(os.path.join(workflow.basedir, path))
+
+
 def as_params(config: dict, overrides: dict) -> dict:
     """config with each --config value read as params.yaml's would be (Snakemake hands nested ones over as strings)."""
     import copy
@@ -57,7 +68,9 @@ CHECKED_PARAMS = as_params(config, workflow.config_settings.overwrite_config)
 try:
     validate(CHECKED_PARAMS, str(PARAMS_SCHEMA), set_default=False)
 except WorkflowError as error:
-    if not PARAMCHECK.schema_problems(CHECKED_PARAMS, PARAMCHECK.load_yaml(PARAMS_SCHEMA)):
+    if not PARAMCHECK.schema_problems(
+        CHECKED_PARAMS, PARAMCHECK.load_yaml(PARAMS_SCHEMA)
+    ):
         raise
 _problems = PARAMCHECK.problems(CHECKED_PARAMS, PARAMCHECK.load_yaml(PARAMS_SCHEMA))
 if _problems:

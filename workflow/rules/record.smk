@@ -123,7 +123,9 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
     if result.returncode == 0:
         note(f"dvc commit -f {' '.join(stages)}: done")
     else:
-        said = "\n".join(part.strip() for part in (result.stderr, result.stdout) if part.strip())
+        said = "\n".join(
+            part.strip() for part in (result.stderr, result.stdout) if part.strip()
+        )
         note(
             f"dvc commit -f {' '.join(stages)} failed (exit {result.returncode}); dvc.lock is stale, "
             f"fix the cause and run `dvc commit -f`. DVC said:\n{said or '(nothing)'}"
@@ -135,9 +137,15 @@ def where_results_are(workflow) -> None:
     if not any(job.rule.name == "aggregate" for job in workflow.dag.jobs):
         return
     here = Path.cwd()
-    elsewhere = here != Path(workflow.basedir)  # `snakemake --directory DIR` (the demo: .test)
+    elsewhere = here != Path(
+        workflow.basedir
+    )  # `snakemake --directory DIR` (the demo: .test)
     shown = f" (in {here})" if elsewhere else ""
-    how = f"snakemake --directory {here} --report report.html" if elsewhere else "snakemake --report report.html"
+    how = (
+        f"snakemake --directory {here} --report report.html"
+        if elsewhere
+        else "snakemake --report report.html"
+    )
     print(
         f"Results{shown}: results/summary.md (the table), results/metrics.json, results/curves.png, "
         f"results/runs/<arch>/seed<seed>/; report: {how}",
