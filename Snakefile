@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/params.smk"
 include: "workflow/rules/common.smk"
+include: "workflow/rules/check_params.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/preprocess.smk"
@@ -40,3 +41,4 @@ rule all:
 
 onsuccess:
     record_in_dvc(workflow, "logs/dvc_commit.log", config)
+    where_results_are(workflow)

@@ -200,9 +200,21 @@ def test_a_dangling_symlink_is_an_error_not_a_download(server: Server, tmp_path:
     server.serve(b"must never be asked for")
     raw = tmp_path / "stage1_train.zip"
     raw.symlink_to(tmp_path / "gone.zip")
-    with pytest.raises(UnetppError, match="does not exist; fix the link"):
+    with pytest.raises(UnetppError, match="does not exist; fix the link") as error:
         fetch(raw, server.url, None, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw} ")
     assert server.requests == [] and raw.is_symlink()
+
+
+def test_own_data_is_never_replaced_by_a_download(server: Server, tmp_path: Path) -> None:
+    """content digest `any` (own data) and nothing at --raw (a typo: demo.zp): an error naming the path, no request."""
+    server.serve(b"must never be asked for")
+    raw = tmp_path / "demo.zp"
+    with pytest.raises(UnetppError) as error:
+        fetch(raw, server.url, None, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw}: nothing there. With content digest `any`")
+    assert "fix data.raw" in error.value.message
+    assert server.requests == [] and not os.path.lexists(raw) and not (tmp_path / "record.json").exists()
 
 
 def test_a_complete_download_is_checked_then_placed(server: Server, synthetic_raw_zip: Path, tmp_path: Path) -> None:
@@ -222,13 +234,14 @@ def test_a_connection_cut_halfway_leaves_nothing(server: Server, synthetic_raw_z
     payload = synthetic_raw_zip.read_bytes()
     server.serve(payload, cut_at=len(payload) // 2)
     raw = tmp_path / "stage1_train.zip"
-    with pytest.raises(UnetppError, match="nothing was kept. Run the fetch stage again") as error:
-        fetch(raw, server.url, None, tmp_path / "record.json")
-    assert server.url in error.value.message
+    expected = content_of(synthetic_raw_zip)
+    with pytest.raises(UnetppError, match="nothing was kept.* run the fetch stage again") as error:
+        fetch(raw, server.url, expected, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw}: not there, and downloading it from {server.url} failed")
     assert not os.path.lexists(raw) and not (tmp_path / "record.json").exists() and leftovers(tmp_path) == []
     # Running again restarts the download.
     server.serve(payload)
-    fetch(raw, server.url, None, tmp_path / "record.json")
+    fetch(raw, server.url, expected, tmp_path / "record.json")
     assert raw.read_bytes() == payload and len(server.requests) == 2
 
 
@@ -237,16 +250,18 @@ def test_a_wrong_download_is_refused_and_leaves_nothing(
 ) -> None:
     raw = tmp_path / "stage1_train.zip"
     server.serve(synthetic_raw_zip.read_bytes())
-    with pytest.raises(
-        UnetppError, match=r"the download from .* \(nothing was written to .*\) is not the stage1_train"
-    ):
-        fetch(raw, server.url, Content("cd" * 32, images=670, masks=29461), tmp_path / "record.json")
+    expected = Content("cd" * 32, images=670, masks=29461)
+    with pytest.raises(UnetppError, match=r"the download from .* \(nothing was written there\) is not the stage1_train") as error:
+        fetch(raw, server.url, expected, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw}: ")
     server.serve(b"<html>not a zip</html>")
-    with pytest.raises(UnetppError, match="is not a usable stage1_train"):
-        fetch(raw, server.url, None, tmp_path / "record.json")
+    with pytest.raises(UnetppError, match="is not a usable stage1_train") as error:
+        fetch(raw, server.url, expected, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw}: ")
     server.serve(None)  # type: ignore[arg-type]
-    with pytest.raises(UnetppError, match="404"):
-        fetch(raw, server.url, None, tmp_path / "record.json")
+    with pytest.raises(UnetppError, match="404") as error:
+        fetch(raw, server.url, expected, tmp_path / "record.json")
+    assert error.value.message.startswith(f"{raw}: ")
     assert not os.path.lexists(raw) and leftovers(tmp_path) == []
 
 
@@ -269,6 +284,15 @@ def test_the_command_checks_its_digest_option(synthetic_raw_zip: Path, tmp_path:
     result = CliRunner().invoke(main, [*args, "--content-sha256", "ANY"])
     assert result.exit_code == 0, result.output
     assert "already there, used as it is" in result.output and "any release accepted" in result.output
+
+
+def test_the_counts_are_needed_only_with_a_digest(synthetic_raw_zip: Path, tmp_path: Path) -> None:
+    args = ["fetch", "--raw", str(synthetic_raw_zip), "--url", "http://127.0.0.1:9/x.zip", "--out", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(main, [*args, "--content-sha256", "any"])
+    assert result.exit_code == 0, result.output
+    assert "any release accepted" in result.output
+    result = CliRunner().invoke(main, [*args, "--content-sha256", "ab" * 32, "--images", "12"])
+    assert result.exit_code == 2 and "--masks needed with a --content-sha256 digest" in result.output
 
 
 # ------------------------------------------------------------------------------- through the workflows
@@ -316,7 +340,7 @@ def test_dvc_downloads_on_a_fresh_clone_and_repro_f_keeps_the_file(
     server: Server, synthetic_raw_zip: Path, tmp_path: Path
 ) -> None:
     server.serve(synthetic_raw_zip.read_bytes())
-    project = project_with(tmp_path, server.url, content_sha256="any")
+    project = project_with(tmp_path, server.url, **expecting(content_of(synthetic_raw_zip)))
     run([DVC, "config", "--local", "core.no_scm", "true"], cwd=project)
     run([DVC, "repro", "ingest"], cwd=project)
     raw = project / RAW

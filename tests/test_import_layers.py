@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "unetpp"
 
 # Lowest first; docs/DESIGN.md ("Import layers") says the same.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "choices", "atomic", "allocator", "metrics", "losses"}),
+    frozenset({"errors", "choices", "atomic", "allocator", "metrics", "losses", "paramcheck"}),
     frozenset({"data", "models"}),
     frozenset({"evaluation"}),
     frozenset({"training"}),

@@ -174,7 +174,9 @@ def test_bad_inputs_leave_no_masks(model_path, tmp_path):
         ([good], ["--inference-output", "mean"], "--inference-output mean"),
         ([good], ["--size", "40"], "--size 40 must be a positive multiple of 16"),
         ([good], ["--model", tmp_path / "nope.pt"], "nope.pt does not exist"),
-        ([good, five], [], "cannot read image " + str(five)),  # 5 channels: no image layout we know
+        # 5 channels: no image layout we know; the message lists the channel counts the help allows.
+        ([good, five], [], "cannot read image " + str(five)),
+        ([five], [], "(1, 2, 3 or 4 channels, 8 or 16 bit)"),
     ]
     for inputs, extra, message in cases:
         args = ["predict-images", *inputs, "--device", "cpu", "--out", out]
@@ -258,3 +260,13 @@ def test_an_unknown_format_names_the_file_not_a_buffer(model_path, tmp_path):
     res = cli("predict-images", text, "--model", model_path, "--out", tmp_path / "out", "--device", "cpu")
     assert res.exit_code == 1 and "BytesIO" not in res.output and " at 0x" not in res.output
     assert f"cannot read image {text} (UnidentifiedImageError: cannot identify image file {text})" in res.output
+
+
+def test_help_names_the_model_path_and_the_channels_it_reads() -> None:
+    from click.testing import CliRunner
+
+    from unetpp.cli import main
+
+    text = " ".join(CliRunner().invoke(main, ["predict-images", "--help"]).output.split())
+    assert "models/ARCH/seedN/model.pt" in text and "models/ARCH/model.pt" not in text
+    assert "1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) channels" in text

@@ -70,7 +70,7 @@ STATUS_CHECK_SECONDS = 6
 # Limit for one snakemake run: the whole module takes minutes; a run that hangs must not eat CI's 90.
 TIMEOUT = 1800
 # Rules declared `localrule: True`: they run where snakemake runs, not as SLURM jobs.
-LOCAL_RULES = {"fetch"}
+LOCAL_RULES = {"check_params", "fetch"}
 # The plugin's line for each submission.
 SUBMITTED = re.compile(r"Job (?P<job>\d+) has been submitted with SLURM jobid (?P<slurm_id>\d+) "
                        r"\(log: (?P<log>\S+)\)\.")

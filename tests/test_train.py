@@ -583,6 +583,25 @@ def test_progress_exports_the_history_so_far_of_an_interrupted_run(tmp_path, dat
     assert empty.exit_code == 1 and "holds no training checkpoints" in empty.output
 
 
+def test_a_raw_zip_is_named_the_wrong_kind_of_file_not_corrupt(tmp_path, data, synthetic_raw_zip):
+    result = run_cli(tmp_path, (synthetic_raw_zip, data[1]))
+    assert result.exit_code == 1 and "corrupt" not in result.output
+    assert result.output.startswith(f"Error: {synthetic_raw_zip} is a zip archive (raw data")
+    assert f"run `unetpp ingest --raw {synthetic_raw_zip}" in result.output and "unetpp preprocess" in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.slow
+def test_the_allocator_line_only_with_verbose(tmp_path, data):
+    quiet = run_cli(tmp_path, data, "--batch-size", "12", "--num-threads", "1", "--precision", "fp32", "--layout", "nchw")
+    assert quiet.exit_code == 0, quiet.output
+    assert "best val IoU" in quiet.output and "allocator: " not in quiet.output
+    verbose = run_cli(tmp_path / "again", data, "--batch-size", "12", "--num-threads", "1", "--precision", "fp32", "--layout", "nchw",
+                      "--verbose")
+    assert verbose.exit_code == 0, verbose.output
+    assert "allocator: " in verbose.output
+
+
 def test_an_ingest_output_is_named_as_one_not_as_corrupt(tmp_path, data, synthetic_interim_h5):
     result = run_cli(tmp_path, (synthetic_interim_h5, data[1]))
     assert result.exit_code == 1 and "corrupt" not in result.output

@@ -185,7 +185,7 @@ def expected_stages(params: dict[str, Any]) -> set[str]:
     """The DVC stage names of params: the pipeline, each (arch, seed) run, each test set x run."""
     runs = [f"{arch}-{seed}" for arch in params["runs"]["arch"] for seed in params["runs"]["seed"]]
     return (
-        {"fetch", "ingest", "preprocess", "split", "aggregate"}
+        {"check_params", "fetch", "ingest", "preprocess", "split", "aggregate"}
         | {f"{stage}@{run}" for stage in PER_RUN_STAGES for run in runs}
         | {f"predict_test@set{i}-{run}" for i, _ in enumerate(params["test"]["sets"]) for run in runs}
     )

@@ -16,6 +16,7 @@ from unetpp.errors import UnetppError
 
 # name -> (module path, attribute, one-line description shown by `unetpp --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "check-params": ("unetpp.commands.check_params", "check_params", "Check params.yaml against the workflow's schema (DVC's first stage)."),
     "synth": ("unetpp.commands.synth", "synth", "Write a small synthetic dataset in the Kaggle stage1_train layout."),
     "fetch": ("unetpp.commands.fetch", "fetch", "Download stage1_train when it is missing; check it is the expected release."),
     "ingest": ("unetpp.commands.ingest", "ingest", "Read raw stage1_train (zip or folder) into one native-size HDF5."),

@@ -34,6 +34,15 @@ wildcard_constraints:
 # same files; tests/test_workflow_code_deps.py records the real imports of every
 # stage and prints the correct lists when these are out of date.
 CODE = {
+    "check_params": [
+        "src/unetpp/__init__.py",
+        "src/unetpp/atomic.py",
+        "src/unetpp/cli.py",
+        "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/check_params.py",
+        "src/unetpp/errors.py",
+        "src/unetpp/paramcheck.py",
+    ],
     "fetch": [
         "src/unetpp/__init__.py",
         "src/unetpp/atomic.py",
@@ -216,6 +225,10 @@ CODE = {
         "src/unetpp/training/step.py",
     ],
 }
+
+
+# Named relative to the Snakefile's folder (from_workflow, params.smk): `../src/...` in the demo's .test/.
+CODE = {stage: [from_workflow(path) for path in paths] for stage, paths in CODE.items()}
 
 # The project's one environment (with `--software-deployment-method conda`);
 # relative to the rule files. Its `pip: -e .` installs this checkout.

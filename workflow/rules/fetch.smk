@@ -23,6 +23,8 @@ FETCH_DOWNLOADS = {} if os.path.lexists(RAW) else {"raw": RAW}
 
 rule fetch:
     input:
+        # params.yaml checked first (DVC stops there on a bad value).
+        checked=rules.check_params.output.record,
         code=CODE["fetch"],
     output:
         **FETCH_DOWNLOADS,

@@ -2,52 +2,35 @@
 
 from pathlib import Path
 
+import importlib.util
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 PARAMS_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "params.schema.yaml"
 
 
-def params_problems(params: dict, schema_path: Path) -> list[str]:
-    """One line per bad value of params.yaml: its key, its value and what it must be (the schema's description)."""
-    import jsonschema
-    import yaml
+def load_paramcheck():
+    """src/unetpp/paramcheck.py by its path: the message DVC's check_params stage gives too, no install needed."""
+    path = Path(workflow.basedir) / "src" / "unetpp" / "paramcheck.py"
+    spec = importlib.util.spec_from_file_location("unetpp_paramcheck", path)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
 
-    schema = yaml.safe_load(schema_path.read_text())
 
-    def description(path: list) -> str | None:
-        """The description of the nearest property on `path` (list items take their list's unless they have their own)."""
-        node, found = schema, schema.get("description")
-        for part in path:
-            if isinstance(part, int):
-                node = node.get("items", node)
-                continue
-            node = node.get("properties", {}).get(part)
-            if node is None:
-                break
-            found = node.get("description", found)
-        return found
+PARAMCHECK = load_paramcheck()
 
-    problems = []
-    validator = jsonschema.validators.validator_for(schema)(schema)
-    for error in sorted(
-        validator.iter_errors(params), key=lambda e: [str(p) for p in e.absolute_path]
-    ):
-        path = list(error.absolute_path)
-        key = ".".join(str(p) for p in path if not isinstance(p, int)) or "(top level)"
-        if error.validator == "required":
-            missing = error.message.split("'")[1]
-            path = [*path, missing]
-            key = ".".join(str(p) for p in path)
-            problems.append(f"{key}: missing; it must be {description(path) or 'set'}")
-            continue
-        if error.validator == "additionalProperties":
-            problems.append(f"{key}: {error.message}")
-            continue
-        problems.append(
-            f"{key}: {error.instance!r} is not valid; it must be {description(path) or error.message}"
-        )
-    return problems
+
+def from_workflow(path: str) -> str:
+    """A path of the repository (code, schema) as seen from the working directory.
+
+    The same string in the repository root; `../src/...` under `snakemake --directory .test`
+    (the demo), whose working directory holds only its params.yaml and outputs.
+    """
+    import os
+
+    return os.path.relpath(os.path.join(workflow.basedir, path))
 
 
 def as_params(config: dict, overrides: dict) -> dict:
@@ -79,30 +62,16 @@ def as_params(config: dict, overrides: dict) -> dict:
     return checked
 
 
-# params.yaml (and any --config override) checked before any job runs: one line per bad value.
+# params.yaml (and any --config override) checked before any job runs: one line per bad value,
+# the message of `unetpp check-params` (DVC's first stage).
 CHECKED_PARAMS = as_params(config, workflow.config_settings.overwrite_config)
 try:
     validate(CHECKED_PARAMS, str(PARAMS_SCHEMA), set_default=False)
 except WorkflowError as error:
-    problems = params_problems(CHECKED_PARAMS, PARAMS_SCHEMA)
-    if not problems:
+    if not PARAMCHECK.schema_problems(
+        CHECKED_PARAMS, PARAMCHECK.load_yaml(PARAMS_SCHEMA)
+    ):
         raise
-    raise WorkflowError(
-        "params.yaml has {} bad value(s) (checked against workflow/schemas/params.schema.yaml):\n  ".format(
-            len(problems)
-        )
-        + "\n  ".join(problems)
-        + "\nFix them in params.yaml (or the --config override) and run again."
-    ) from None
-
-# Each test set's name is its folder under results/: no two may share one (a check JSON Schema cannot express).
-_test_set_names = [test_set["name"] for test_set in CHECKED_PARAMS["test"]["sets"]]
-_repeated = sorted(
-    {name for name in _test_set_names if _test_set_names.count(name) > 1}
-)
-if _repeated:
-    raise WorkflowError(
-        "params.yaml has 1 bad value(s) (checked against workflow/schemas/params.schema.yaml):\n"
-        f"  test.sets: the name(s) {', '.join(_repeated)} appear more than once; each set needs its own name "
-        "(its folder under results/)\nFix them in params.yaml (or the --config override) and run again."
-    )
+_problems = PARAMCHECK.problems(CHECKED_PARAMS, PARAMCHECK.load_yaml(PARAMS_SCHEMA))
+if _problems:
+    raise WorkflowError(PARAMCHECK.message(_problems)) from None

@@ -114,16 +114,40 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
     if dvc is None:
         note("dvc not found on PATH; dvc.lock not updated")
         return
+    # Not --quiet: that hides DVC's own reason when the commit fails.
     result = subprocess.run(
-        [dvc, "commit", "--force", "--quiet", *stages],
+        [dvc, "commit", "--force", *stages],
         capture_output=True,
         text=True,
     )
     if result.returncode == 0:
         note(f"dvc commit -f {' '.join(stages)}: done")
     else:
-        note(
-            f"dvc commit -f {' '.join(stages)} failed (exit {result.returncode}): "
-            f"{result.stderr.strip() or result.stdout.strip()}; dvc.lock is stale, "
-            "fix the cause and run `dvc commit -f`"
+        said = "\n".join(
+            part.strip() for part in (result.stderr, result.stdout) if part.strip()
         )
+        note(
+            f"dvc commit -f {' '.join(stages)} failed (exit {result.returncode}); dvc.lock is stale, "
+            f"fix the cause and run `dvc commit -f`. DVC said:\n{said or '(nothing)'}"
+        )
+
+
+def where_results_are(workflow) -> None:
+    """After a successful run: where the results are, and how to see them."""
+    if not any(job.rule.name == "aggregate" for job in workflow.dag.jobs):
+        return
+    here = Path.cwd()
+    elsewhere = here != Path(
+        workflow.basedir
+    )  # `snakemake --directory DIR` (the demo: .test)
+    shown = f" (in {here})" if elsewhere else ""
+    how = (
+        f"snakemake --directory {here} --report report.html"
+        if elsewhere
+        else "snakemake --report report.html"
+    )
+    print(
+        f"Results{shown}: results/summary.md (the table), results/metrics.json, results/curves.png, "
+        f"results/runs/<arch>/seed<seed>/; report: {how}",
+        file=sys.stderr,
+    )

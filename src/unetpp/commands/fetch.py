@@ -39,8 +39,10 @@ def _digest(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="The expected content digest (sha256 over the sorted names and sha256s of the image and mask members; "
     "see unetpp.data.content), or `any` to accept any data in the stage1_train layout.",
 )
-@click.option("--images", required=True, type=click.IntRange(min=1), help="Expected number of images (670).")
-@click.option("--masks", required=True, type=click.IntRange(min=1), help="Expected number of masks (29461).")
+@click.option("--images", type=click.IntRange(min=1),
+              help="Expected number of images (670); needed with a digest, ignored with --content-sha256 any.")
+@click.option("--masks", type=click.IntRange(min=1),
+              help="Expected number of masks (29461); needed with a digest, ignored with --content-sha256 any.")
 @click.option(
     "--out",
     required=True,
@@ -55,10 +57,21 @@ def _digest(ctx: click.Context, param: click.Parameter, value: str) -> str:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for the server to connect or send the next bytes.",
 )
-def fetch(raw: Path, url: str, content_sha256: str, images: int, masks: int, out: Path, timeout: float) -> None:
-    """Check the raw data at --raw (downloading it from --url first if it is missing) and record the check."""
+def fetch(raw: Path, url: str, content_sha256: str, images: int | None, masks: int | None, out: Path,
+          timeout: float) -> None:
+    """Check the raw data at --raw (downloading it from --url first if it is missing) and record the check.
+
+    With --content-sha256 any (your own data) nothing is ever downloaded: a missing --raw is an error.
+    """
     from unetpp.data.content import ANY, Content
     from unetpp.data.fetch import fetch as run_fetch
+
+    if content_sha256 != ANY and (images is None or masks is None):
+        missing = " and ".join(name for name, value in (("--images", images), ("--masks", masks)) if value is None)
+        raise click.UsageError(
+            f"{missing} needed with a --content-sha256 digest (the counts of that release, e.g. --images 670 "
+            "--masks 29461 for stage1_train); with --content-sha256 any they are not checked."
+        )
 
     expected = None if content_sha256 == ANY else Content(content_sha256, images=images, masks=masks)
     record = run_fetch(raw, url, expected, out, timeout=timeout)

@@ -27,7 +27,7 @@ model_option = click.option(
     "model_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="Trained checkpoint written by `unetpp train` (models/ARCH/model.pt).",
+    help="Trained checkpoint written by `unetpp train` (models/ARCH/seedN/model.pt).",
 )
 device_option = click.option(
     "--device", default=DEFAULT_DEVICE, show_default=True, help=f"{DEVICES}; auto picks CUDA, then MPS, then the CPU."
@@ -75,6 +75,13 @@ gpu_lease_dir_option = click.option(
     "CUDA_VISIBLE_DEVICES, SLURM_JOB_GPUS or SLURM_STEP_GPUS set, the command leases one free GPU for its "
     "lifetime (an flock, freed however the process ends) and waits, saying so, while every GPU is leased; so "
     "`snakemake --resources gpu=N` and `dvc queue start -j N` put N jobs on N GPUs. Otherwise it changes nothing.",
+)
+verbose_option = click.option(
+    "--verbose",
+    is_flag=True,
+    default=False,
+    help="Also say how this process's memory allocator was set (glibc keeps freed memory for reuse, see "
+    "unetpp.allocator); quiet by default.",
 )
 progress_option = click.option(
     "--progress/--no-progress", default=None, help="Show progress bars (default: only when stderr is a terminal)."

@@ -14,6 +14,7 @@ from unetpp.commands.options import (
     model_option,
     precision_option,
     progress_option,
+    verbose_option,
 )
 
 def split_ids(value: str | None) -> list[str] | None:
@@ -78,6 +79,7 @@ def split_ids(value: str | None) -> list[str] | None:
 )
 @inference_output_option
 @progress_option
+@verbose_option
 def predict(
     model_path: Path,
     data_path: Path,
@@ -93,6 +95,7 @@ def predict(
     batch_size: int,
     inference_output: str,
     progress: bool | None,
+    verbose: bool,
 ) -> None:
     """Predict foreground probabilities for one split subset and draw a sample figure.
 
@@ -125,4 +128,5 @@ def predict(
         f"{result.device} ({result.precision}) -> {out}" + (f", figure {figure}" if figure else ""),
         err=True,
     )
-    click.echo(allocator, err=True)
+    if verbose:
+        click.echo(allocator, err=True)

@@ -14,6 +14,7 @@ from unetpp.commands.options import (
     model_option,
     precision_option,
     progress_option,
+    verbose_option,
     training_size_option,
 )
 
@@ -34,6 +35,7 @@ from unetpp.commands.options import (
 @precision_option
 @inference_output_option
 @progress_option
+@verbose_option
 @max_pixels_option
 def predict_images(
     inputs: tuple[Path, ...],
@@ -45,6 +47,7 @@ def predict_images(
     precision: str,
     inference_output: str,
     progress: bool | None,
+    verbose: bool,
     max_pixels: int,
 ) -> None:
     """Write a binary PNG mask for each new image, the same size as the image.
@@ -82,4 +85,5 @@ def predict_images(
     click.echo(
         f"wrote {len(result.written)} mask(s) to {out_dir} ({how}; {result.device}, {result.precision})", err=True
     )
-    click.echo(allocator, err=True)
+    if verbose:
+        click.echo(allocator, err=True)

@@ -15,6 +15,7 @@ from unetpp.commands.options import (
     model_option,
     precision_option,
     progress_option,
+    verbose_option,
     training_size_option,
 )
 from unetpp.evaluation.instances import DEFAULT_METHOD, DEFAULT_MIN_DISTANCE, DEFAULT_MIN_SIZE
@@ -75,6 +76,7 @@ from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
 @precision_option
 @inference_output_option
 @progress_option
+@verbose_option
 @max_pixels_option
 def predict_test(
     raw: Path,
@@ -91,6 +93,7 @@ def predict_test(
     precision: str,
     inference_output: str,
     progress: bool | None,
+    verbose: bool,
     max_pixels: int,
 ) -> None:
     """Segment every image of a test set into nuclei and write the Kaggle submission.
@@ -129,4 +132,5 @@ def predict_test(
     if result.scores:
         line += f"; union IoU {result.scores['union_iou']:.4f}, competition metric {result.scores['competition']:.4f}"
     click.echo(line, err=True)
-    click.echo(allocator, err=True)
+    if verbose:
+        click.echo(allocator, err=True)

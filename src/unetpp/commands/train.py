@@ -10,7 +10,9 @@ from pathlib import Path
 import click
 
 from unetpp.choices import LAYOUTS, REDUCTIONS, arch_help
-from unetpp.commands.options import device_option, gpu_lease_dir_option, precision_option, progress_option
+from unetpp.commands.options import (
+    device_option, gpu_lease_dir_option, precision_option, progress_option, verbose_option,
+)
 from unetpp.training.config import TrainConfig
 
 COUNT = click.IntRange(min=1)
@@ -56,6 +58,7 @@ COUNT = click.IntRange(min=1)
                    "directory]. Point it outside the checkout (e.g. UNETPP_CHECKPOINT_DIR=~/unetpp-checkpoints) and "
                    "a fresh clone of the same commit resumes an interrupted run.")
 @progress_option
+@verbose_option
 def train(
     data: Path,
     split_path: Path,
@@ -74,6 +77,7 @@ def train(
     selection_metric: str,
     layout: str,
     progress: bool | None,
+    verbose: bool,
 ) -> None:
     """Train one architecture; keep the epoch with the best val IoU (--selection-metric).
 
@@ -98,4 +102,5 @@ def train(
         f"{summary['precision']}) -> {out}",
         err=True,
     )
-    click.echo(allocator, err=True)
+    if verbose:
+        click.echo(allocator, err=True)

@@ -1,0 +1,1 @@
+"""The data stages: raw data, its check and download, ingest, preprocess, split and the processed set."""

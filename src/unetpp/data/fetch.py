@@ -56,8 +56,11 @@ def check(found: Content, expected: Content | None, what: str) -> None:
     )
 
 
-def download(url: str, dest_dir: Path, name: str, progress: bool, timeout: float) -> Path:
-    """Download `url` into `dest_dir/name` with pooch (streamed to a temporary file, renamed when complete)."""
+def download(url: str, dest_dir: Path, name: str, progress: bool, timeout: float, raw: Path) -> Path:
+    """Download `url` into `dest_dir/name` with pooch (streamed to a temporary file, renamed when complete).
+
+    `raw` is where the data is missing (named first in the error).
+    """
     import pooch
     import requests
 
@@ -67,7 +70,8 @@ def download(url: str, dest_dir: Path, name: str, progress: bool, timeout: float
         return Path(pooch.retrieve(url, known_hash=None, fname=name, path=dest_dir, downloader=downloader))
     except (requests.RequestException, OSError, ValueError) as exc:
         raise UnetppError(
-            f"downloading {url} failed ({type(exc).__name__}: {exc}); nothing was kept. Run the fetch stage again to "
+            f"{raw}: not there, and downloading it from {url} failed ({type(exc).__name__}: {exc}); nothing was "
+            "kept. If the data is elsewhere, point data.raw at it (a typo?); otherwise run the fetch stage again to "
             "restart the download, or download the file yourself and put or link it at data.raw."
         ) from exc
 
@@ -101,6 +105,12 @@ def fetch(
     raw = Path(raw)
     if progress is None:
         progress = sys.stderr.isatty()
+    if not os.path.lexists(raw) and expected is None:
+        raise UnetppError(
+            f"{raw}: nothing there. With content digest `any` (your own data) nothing is ever downloaded (it would "
+            "be DSB2018, not your data): fix data.raw (a typo?) or put your data there; to download DSB2018, set "
+            "data.content_sha256 to its release's digest."
+        )
     if os.path.lexists(raw):
         if not raw.exists():
             raise UnetppError(
@@ -116,15 +126,15 @@ def fetch(
         _remove_stale_downloads(raw)
         workdir = Path(tempfile.mkdtemp(prefix=_download_dir_prefix(raw), dir=raw.parent))
         try:
-            downloaded = download(url, workdir, raw.name, progress, timeout)
+            downloaded = download(url, workdir, raw.name, progress, timeout, raw)
             try:
                 found = content_of(downloaded)
             except UnetppError as exc:
                 raise UnetppError(
-                    f"the download from {url} is not a usable stage1_train ({exc.message}); nothing was written to "
-                    f"{raw}. Check data.url, or download the file yourself and put or link it at data.raw."
+                    f"{raw}: the download from {url} is not a usable stage1_train ({exc.message}); nothing was "
+                    "written there. Check data.url, or download the file yourself and put or link it at data.raw."
                 ) from exc
-            check(found, expected, f"the download from {url} (nothing was written to {raw})")
+            check(found, expected, f"{raw}: the download from {url} (nothing was written there)")
             file_sha256 = pooch.file_hash(str(downloaded))
             _place(downloaded, raw)
         finally:

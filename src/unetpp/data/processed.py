@@ -61,6 +61,19 @@ def _refuse_ingest_output(h5: Any, path: Path) -> None:
         )
 
 
+def _refuse_raw_archive(path: Path) -> None:
+    """A zip (raw data in the Kaggle layout, e.g. `unetpp synth`'s) is the wrong kind of file, not a corrupt one."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        raise UnetppError(
+            f"{path} is a zip archive (raw data, e.g. stage1_train.zip or `unetpp synth`'s), not processed data: "
+            f"run `unetpp ingest --raw {path} --out <interim.h5>` and `unetpp preprocess --in <interim.h5> "
+            "--out <processed.h5>` first and pass the processed file (e.g. data/processed/dsb2018_96.h5), "
+            "or run the whole pipeline (`snakemake`)"
+        )
+
+
 def read_processed_file(h5_path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Read and validate the whole processed file: (images, masks, ids, size)."""
     import h5py  # local: keeps `import unetpp.data.processed` light for the CLI
@@ -69,6 +82,7 @@ def read_processed_file(h5_path: str | os.PathLike[str]) -> tuple[np.ndarray, np
     fix = "rerun `unetpp preprocess` (or `snakemake`/`dvc repro`) to rebuild it"
     if not path.is_file():
         raise UnetppError(f"processed data file {path} does not exist: {fix}")
+    _refuse_raw_archive(path)
     try:
         with h5py.File(path, "r") as f:
             _refuse_ingest_output(f, path)

@@ -1,0 +1,1 @@
+"""The prediction stages: loading a model, batched prediction, new images and test sets."""

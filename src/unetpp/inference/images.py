@@ -85,7 +85,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     except UndecodableImage as exc:
         raise UnetppError(
             f"cannot read image {path} ({exc.reason}): it is corrupt or not an image; pass PNG, TIFF or JPEG "
-            f"images (1, 3 or 4 channels, 8 or 16 bit)"
+            f"images (1, 2, 3 or 4 channels, 8 or 16 bit)"
         ) from exc
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise UnetppError(f"image {path} is empty ({image.shape[0]}x{image.shape[1]}): pass a non-empty image")

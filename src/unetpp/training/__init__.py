@@ -1,0 +1,1 @@
+"""The train stage: configuration, device and layout, steps, the epoch loop, checkpoints and outputs."""
