@@ -35,6 +35,14 @@ BLOCKS: dict[str, str] = {
     "9,042,276 parameters)",
 }
 DEFAULT_BLOCK = "vgg"
+# `unetpp train --augment`: what each training image goes through, drawn per image from (seed, epoch).
+AUGMENTS: dict[str, str] = {
+    "none": "no augmentation (the reference protocol)",
+    "flips": "one of the 8 flips and right-angle rotations, image and mask alike",
+    "flips_colour": "those, then brightness x0.8-1.2, contrast x0.8-1.2, saturation x0.7-1.3, hue +-0.05 turn "
+    "and, for 1 image in 10, grey (the image only)",
+}
+DEFAULT_AUGMENT = "none"
 DEFAULT_FILTERS = (32, 64, 128, 256, 512)  # channels per level, as in the reference; depth = len - 1
 DEFAULT_DEPTH = len(DEFAULT_FILTERS) - 1
 
