@@ -158,10 +158,13 @@ CODE = {
         "src/unetpp/commands/__init__.py",
         "src/unetpp/commands/evaluate.py",
         "src/unetpp/data/__init__.py",
+        "src/unetpp/data/parallel.py",
+        "src/unetpp/data/preprocess.py",
         "src/unetpp/data/processed.py",
         "src/unetpp/errors.py",
         "src/unetpp/evaluation/__init__.py",
         "src/unetpp/evaluation/evaluate.py",
+        "src/unetpp/evaluation/native.py",
         "src/unetpp/metrics.py",
     ],
     "aggregate": [
