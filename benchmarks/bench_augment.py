@@ -6,8 +6,8 @@ augmentation when there is one, then `train_step`) for each `--augment`
 kind, after warm-up rounds, and the batch preparation alone. Prints the
 median step time per kind and its ratio to `none`, and the augmentation's
 own time (batch preparation less none's) as a share of none's step, the
-figure that a shared machine's drift disturbs least. Device, precision and layout are resolved as `unetpp train` resolves
-them (`--precision auto`, `--layout auto`), and freed memory is kept as that
+figure that a shared machine's drift disturbs least. Device, precision and
+layout are resolved as `unetpp train` resolves them (`--precision auto`, `--layout auto`), and freed memory is kept as that
 command keeps it. Load average is printed because the machine may be shared.
 
     .venv/bin/python benchmarks/bench_augment.py [--arch nested_unet] [--batch-size 16] [--size 96] \

@@ -1,4 +1,4 @@
-"""`unetpp train --augment`: the dihedral ops, the colour changes, their seeding, and the authors' L2 as Adam's decay."""
+"""`unetpp train --augment`: the dihedral ops, colour changes and their seeding; the authors' L2 as Adam's decay."""
 
 from __future__ import annotations
 

@@ -291,7 +291,8 @@ def test_another_augment_or_block_does_not_resume_the_checkpoint(tmp_path, data,
     summary = train(replace(cfg, **change), progress=False)
     err = capfd.readouterr().err
     assert "from other settings or data; it is not used" in err and "resuming" not in err
-    assert summary["resumed_after_epoch"] == 0 and summary["settings"][next(iter(change))] == next(iter(change.values()))
+    (key, value), = change.items()
+    assert summary["resumed_after_epoch"] == 0 and summary["settings"][key] == value
 
 
 def test_checkpoint_dir_is_the_same_from_any_clone_and_differs_per_out_and_settings(tmp_path):

@@ -100,7 +100,8 @@ def train(
     )
     summary = run_training(config, progress=progress)
     click.echo(
-        f"{arch} ({block} block, augment {augment}): best val IoU ({selection_metric}) {summary['best_val_iou']:.4f} at epoch {summary['best_epoch']} "
+        f"{arch} ({block} block, augment {augment}): best val IoU ({selection_metric}) "
+        f"{summary['best_val_iou']:.4f} at epoch {summary['best_epoch']} "
         f"({summary['epochs_run']} epochs, {summary['wall_seconds']:.0f}s on {summary['device']}, "
         f"{summary['precision']}) -> {out}",
         err=True,

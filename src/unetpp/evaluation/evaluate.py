@@ -158,7 +158,8 @@ def run_evaluate(
     summary, rows = score(preds.probabilities, data.masks, data.ids, batch_size)
     columns = PER_IMAGE_COLUMNS
     if interim is not None:
-        native_summary, native_rows = score_native(preds.probabilities, read_native_masks(interim, data.ids), batch_size)
+        native_masks = read_native_masks(interim, data.ids)
+        native_summary, native_rows = score_native(preds.probabilities, native_masks, batch_size)
         summary.update(native_summary)
         summary["size"] = data.size  # the per-size figures' side, beside the native ones
         rows = [{**row, **native} for row, native in zip(rows, native_rows, strict=True)]

@@ -9,8 +9,15 @@ from torch import nn
 
 from unetpp.choices import DEFAULT_BLOCK, DEFAULT_FILTERS, inference_outputs
 from unetpp.errors import ModelError
-from unetpp.models.blocks import check_block, check_filters, check_input, make_block, make_head, make_upsample, \
-    upsampled_channels
+from unetpp.models.blocks import (
+    check_block,
+    check_filters,
+    check_input,
+    make_block,
+    make_head,
+    make_upsample,
+    upsampled_channels,
+)
 
 
 class NestedUNet(nn.Module):

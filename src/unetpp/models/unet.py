@@ -8,8 +8,15 @@ import torch
 from torch import nn
 
 from unetpp.choices import DEFAULT_BLOCK, DEFAULT_FILTERS, inference_outputs
-from unetpp.models.blocks import check_block, check_filters, check_input, make_block, make_head, make_upsample, \
-    upsampled_channels
+from unetpp.models.blocks import (
+    check_block,
+    check_filters,
+    check_input,
+    make_block,
+    make_head,
+    make_upsample,
+    upsampled_channels,
+)
 
 
 class UNet(nn.Module):
@@ -52,7 +59,8 @@ class UNet(nn.Module):
         f = self.filters
         self.pool = nn.MaxPool2d(2, 2)
         self.encoder = nn.ModuleList(
-            [make_block(block, in_channels, f[0])] + [make_block(block, f[i - 1], f[i]) for i in range(1, self.depth + 1)]
+            [make_block(block, in_channels, f[0])]
+            + [make_block(block, f[i - 1], f[i]) for i in range(1, self.depth + 1)]
         )
         # ups[i] brings level i + 1 up to level i, for decoder[i] = X(i, depth - i), fed by X(i,0) and it.
         self.ups = nn.ModuleList(

@@ -85,7 +85,9 @@ class EpochAugment:
     element: torch.Tensor  # (N,) int64 in 0..7, see `dihedral`
     colour: torch.Tensor | None  # (N,5) float32: brightness, contrast, saturation, hue (radians), grey (0/1)
 
-    def apply(self, index: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(
+        self, index: torch.Tensor, images: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of training rows `index` (float images (B,3,S,S), masks (B,1,S,S)), augmented."""
         element = self.element[index]
         images, masks = dihedral(images, element), dihedral(masks, element)

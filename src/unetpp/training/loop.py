@@ -436,7 +436,8 @@ def train(
     if slot.state is not None:
         print(f"unetpp train: resuming from {slot.directory} after epoch {resumed_from}", file=sys.stderr)
     run.commits.append({"commit": code_commit(), "from_epoch": resumed_from + 1})
-    print(f"unetpp train: {config.arch} ({config.block} block, augment {config.augment}), layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
+    print(f"unetpp train: {config.arch} ({config.block} block, augment {config.augment}), "
+          f"layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
           f"{threads} thread(s), selecting on val IoU {config.selection_metric}; checkpoints in {slot.directory}",
           file=sys.stderr)
 
