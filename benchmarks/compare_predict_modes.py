@@ -19,10 +19,10 @@ import h5py
 import numpy as np
 import torch
 
-from unetpp.data.preprocess import resize_mask
+from unetpp.data.preprocess import resize_mask, resize_probabilities
 from unetpp.data.processed import read_split
 from unetpp.inference.loading import load_trained_model
-from unetpp.inference.predict_images import MODES, NativePredictor, resize_probabilities, training_size
+from unetpp.inference.predict_images import MODES, NativePredictor, training_size
 
 
 def iou(pred: np.ndarray, mask: np.ndarray) -> float:

@@ -72,14 +72,18 @@ def _calibrate(model: torch.nn.Module, seed: int) -> None:
             head.bias -= median
 
 
-def write_model(path: Path, arch: str = "unet", seed: int = 0) -> torch.nn.Module:
-    """A small random model, biased to give non-trivial masks, saved in the `unetpp train` model.pt format."""
+def write_model(path: Path, arch: str = "unet", seed: int = 0, block: str | None = None) -> torch.nn.Module:
+    """A small random model, biased to give non-trivial masks, saved in the `unetpp train` model.pt format.
+
+    Without `block` the file has no "block" key, as files written before `--block` existed (the vgg block).
+    """
     torch.manual_seed(seed)
     kwargs = {"filters": list(TINY_FILTERS)}
-    model = build_model(arch, **kwargs)
+    model = build_model(arch, **kwargs, **({} if block is None else {"block": block}))
     _calibrate(model, seed)
     torch.save(
         {
+            **({} if block is None else {"block": block}),
             "state_dict": model.state_dict(),
             "arch": arch,
             "model_kwargs": kwargs,

@@ -209,3 +209,77 @@ def test_evaluate_reproduces_the_training_validation_iou(tmp_path):
     metrics = json.loads(out.read_text())
     assert metrics["iou_per_image"] == pytest.approx(summary["best_val_iou"], abs=1e-12)
     assert metrics["iou_batch_pooled"] == pytest.approx(summary["best_val_iou_batch_pooled"], abs=1e-12)
+
+
+# --- native size (--interim) --------------------------------------------------------------------
+
+
+def test_native_size_scores_each_prediction_against_its_ingested_mask(tmp_path, synthetic_interim_h5,
+                                                                      synthetic_processed_h5):
+    """The processed 32x32 val masks as predictions: perfect at 32x32, the 32 px round trip at native size."""
+    from skimage.transform import resize
+
+    from unetpp.data.processed import load_processed
+
+    with h5py.File(synthetic_processed_h5) as f:
+        ids = [i.decode() for i in f["ids"][()]]
+    split = tmp_path / "split.json"
+    write_split(split, ids[:1], ids[1:])  # every size among the val images
+    val = load_processed(synthetic_processed_h5, split, "val")
+    with h5py.File(synthetic_interim_h5) as f:
+        native = [f["masks"][i][()] for i in val.ids]
+    shapes = {m.shape for m in native}
+    assert (32, 32) in shapes and len(shapes) > 1  # mixed native sizes, one of them the processed size
+    pred = write_pred(tmp_path / "pred.h5", val.masks.astype(np.float16), val.ids)
+    out, per_image = tmp_path / "metrics.json", tmp_path / "per_image.csv"
+    result = cli("evaluate", "--pred", pred, "--data", synthetic_processed_h5, "--split", split,
+                 "--out", out, "--per-image", per_image, "--interim", synthetic_interim_h5)
+    assert result.exit_code == 0, result.output
+    assert "native size IoU per_image" in result.output
+    m = json.loads(out.read_text())
+    assert m["iou_per_image"] == 1.0 and m["size"] == 32
+    with open(per_image, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id"] for r in rows] == val.ids
+    for row, mask, small in zip(rows, native, val.masks):
+        assert (int(row["native_height"]), int(row["native_width"])) == mask.shape
+        assert int(row["native_mask_pixels"]) == int(mask.sum())
+        back = resize(small.astype(np.float32), mask.shape, order=1, anti_aliasing=False, preserve_range=True) > 0.5
+        inter, union = int((back & (mask > 0)).sum()), int((back | (mask > 0)).sum())
+        assert (int(row["native_intersection"]), int(row["native_union"])) == (inter, union)
+        assert float(row["native_iou"]) == pytest.approx(inter / union)
+        if mask.shape == (32, 32):  # no resizing either way: the processed mask is the native one
+            assert float(row["native_iou"]) == 1.0
+    ious = [float(r["native_iou"]) for r in rows]
+    assert min(ious) < 1.0  # the round trip through 32 px loses pixels of the larger images
+    assert m["iou_native_per_image"] == pytest.approx(np.mean(ious))
+    assert m["iou_native_pooled"] == pytest.approx(
+        sum(int(r["native_intersection"]) for r in rows) / sum(int(r["native_union"]) for r in rows))
+    assert m["dice_native_per_image"] == pytest.approx(np.mean([float(r["native_dice"]) for r in rows]))
+
+    # Without --interim, the file keeps its per-size columns only.
+    plain = cli("evaluate", "--pred", pred, "--data", synthetic_processed_h5, "--split", split,
+                "--out", tmp_path / "plain.json", "--per-image", tmp_path / "plain.csv")
+    assert plain.exit_code == 0, plain.output
+    assert "iou_native_per_image" not in json.loads((tmp_path / "plain.json").read_text())
+    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == ",".join(
+        ["id", "iou", "dice", "intersection", "union", "pred_pixels", "mask_pixels"])
+
+
+def test_native_size_needs_the_matching_ingest_output(tmp_path, synthetic_processed_h5, synthetic_split_json):
+    from unetpp.data.processed import load_processed
+
+    val = load_processed(synthetic_processed_h5, synthetic_split_json, "val")
+    pred = write_pred(tmp_path / "pred.h5", val.masks.astype(np.float16), val.ids)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_group("images")
+        f.create_group("masks")
+        f.create_dataset("ids", data=[], dtype=h5py.string_dtype("utf-8"))
+    args = ["evaluate", "--pred", pred, "--data", synthetic_processed_h5, "--split", synthetic_split_json,
+            "--out", tmp_path / "m.json"]
+    result = cli(*args, "--interim", other)
+    assert result.exit_code == 1 and f"{other} has no mask for 3 of the 3 ids" in result.output
+    missing = cli(*args, "--interim", tmp_path / "nope.h5")
+    assert missing.exit_code == 1 and "nope.h5 does not exist; run `unetpp ingest`" in missing.output
+    assert not (tmp_path / "m.json").exists()

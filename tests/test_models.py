@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from unetpp.choices import arch_help, inference_outputs
+from unetpp.choices import BLOCKS, arch_help, inference_outputs
 from unetpp.errors import UnetppError
 from unetpp.losses import supervised_loss
 from unetpp.models import (
@@ -21,7 +21,7 @@ from unetpp.models import (
     count_parameters,
     output_forward,
 )
-from unetpp.models.blocks import check_input
+from unetpp.models.blocks import check_input, l2_kernels
 from unetpp.models.flops import count_forward_flops, flops_table
 
 torch.set_num_threads(2)
@@ -52,6 +52,56 @@ def test_default_parameter_counts_match_the_reference(arch: str, expected: int) 
     assert count_parameters(build_model(arch)) == expected
 
 
+@pytest.mark.parametrize(
+    ("arch", "expected"), [("unet", 7_760_097), ("nested_unet", 9_042_177), ("nested_unet_ds", 9_042_276)]
+)
+def test_authors_block_parameter_counts_match_their_keras_models(arch: str, expected: int) -> None:
+    """The Keras docstrings give 7,759,521 (U-Net) and 9,041,601 (UNet++) for one input channel: 576 less,
+    the first 3x3 convolution's 2 x 9 x 32 kernel weights; deep supervision adds three 1x1 heads of 33."""
+    model = build_model(arch, block="authors")
+    assert count_parameters(model) == expected
+    assert count_parameters(build_model(arch, block="authors", in_channels=1)) == expected - 576
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+def test_authors_block_layers_initialisation_and_l2_kernels() -> None:
+    torch.manual_seed(0)
+    model = build_model("nested_unet_ds", block="authors")
+    unit = model.nodes["x0_0"]
+    assert [type(m).__name__ for m in unit] == ["HeConv2d", "ReLU", "Dropout", "HeConv2d", "ReLU", "Dropout"]
+    assert unit[2].p == unit[5].p == 0.5
+    up = model.ups["x0_1"]
+    assert isinstance(up, nn.ConvTranspose2d) and up.kernel_size == (2, 2) and up.stride == (2, 2)
+    assert (up.in_channels, up.out_channels) == (64, 32)  # Conv2DTranspose(nb_filter[0]) on level 1
+    assert all(h.kernel_size == (1, 1) for h in model.heads)
+    # He-normal, truncated at 2 sd: the 3x3 kernels of the 64-channel x1_0's second conv have fan_in 576.
+    w = model.nodes["x1_0"][3].weight
+    std = (2 / 576) ** 0.5
+    assert w.abs().max() <= 2 * std and 0.8 * std < w.std() < 0.95 * std  # a 2-sd truncation keeps 0.88 sd
+    assert all(not m.bias.detach().any() for m in model.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d))
+    # The L2 covers the 15 units' 30 3x3 kernels and the 4 heads, not the 10 transposed convolutions or biases.
+    kernels = l2_kernels(model)
+    assert len(kernels) == 34 and all(k.dim() == 4 for k in kernels)
+    assert sum(k.numel() for k in kernels) == sum(
+        m.weight.numel() for m in model.modules() if type(m) is not nn.ConvTranspose2d and isinstance(m, nn.Conv2d)
+    )
+    assert l2_kernels(build_model("nested_unet_ds")) == []
+    with pytest.raises(ModelError, match="block 'resnet' is unknown"):
+        build_model("unet", block="resnet")
+    with pytest.raises(ModelError, match="vgg block only"):
+        build_model("unet", block="authors", upsample_mode="nearest")
+
+
+def test_dropout_acts_in_training_only() -> None:
+    model = _model("unet", filters=SMALL, block="authors")
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.train()
+        assert not torch.equal(model(x), model(x))
+        model.eval()
+        assert torch.equal(model(x), model(x))
+
+
 def test_registry_names_and_help() -> None:
     assert list(ARCHITECTURES) == ["unet", "nested_unet", "nested_unet_ds"]
     assert list(BUILDERS) == list(ARCHITECTURES)  # a builder for every name the CLI offers, and no other
@@ -77,11 +127,11 @@ def test_build_model_refuses_unknown_or_contradictory_options() -> None:
 def test_constructor_arguments_are_explicit_and_used() -> None:
     model = build_model("nested_unet", in_channels=1, num_classes=2, filters=(4, 8, 16), upsample_mode="nearest")
     assert model.depth == 2
-    assert model.up.mode == "nearest" and model.up.align_corners is None
+    assert {up.mode for up in model.ups.values()} == {"nearest"} and model.ups["x0_1"].align_corners is None
     assert set(model.nodes) == {"x0_0", "x1_0", "x2_0", "x0_1", "x1_1", "x0_2"}
     with torch.no_grad():
         assert model.eval()(torch.zeros(1, 1, 8, 12)).shape == (1, 2, 8, 12)
-    assert build_model("unet").up.align_corners is True
+    assert all(up.align_corners is True for up in build_model("unet").ups)
     with pytest.raises(ModelError, match="upsample mode 'trilinear'"):
         build_model("unet", upsample_mode="trilinear")
     with pytest.raises(ModelError, match="at least two positive"):
@@ -100,52 +150,54 @@ def test_align_corners_is_configurable_and_changes_the_output() -> None:
 
 
 def _reference_unet_forward(m: UNet, x: torch.Tensor) -> torch.Tensor:
-    e, d, up, pool = m.encoder, m.decoder, m.up, m.pool
+    e, d, up, pool = m.encoder, m.decoder, m.ups, m.pool
     x0_0 = e[0](x)
     x1_0 = e[1](pool(x0_0))
     x2_0 = e[2](pool(x1_0))
     x3_0 = e[3](pool(x2_0))
     x4_0 = e[4](pool(x3_0))
-    x3_1 = d[3](torch.cat([x3_0, up(x4_0)], 1))
-    x2_2 = d[2](torch.cat([x2_0, up(x3_1)], 1))
-    x1_3 = d[1](torch.cat([x1_0, up(x2_2)], 1))
-    x0_4 = d[0](torch.cat([x0_0, up(x1_3)], 1))
+    x3_1 = d[3](torch.cat([x3_0, up[3](x4_0)], 1))
+    x2_2 = d[2](torch.cat([x2_0, up[2](x3_1)], 1))
+    x1_3 = d[1](torch.cat([x1_0, up[1](x2_2)], 1))
+    x0_4 = d[0](torch.cat([x0_0, up[0](x1_3)], 1))
     return m.head(x0_4)
 
 
 def _reference_nested_forward(m: NestedUNet, x: torch.Tensor) -> list[torch.Tensor]:
-    n, up, pool = m.nodes, m.up, m.pool
+    n, up, pool = m.nodes, m.ups, m.pool
     x0_0 = n["x0_0"](x)
     x1_0 = n["x1_0"](pool(x0_0))
-    x0_1 = n["x0_1"](torch.cat([x0_0, up(x1_0)], 1))
+    x0_1 = n["x0_1"](torch.cat([x0_0, up["x0_1"](x1_0)], 1))
     x2_0 = n["x2_0"](pool(x1_0))
-    x1_1 = n["x1_1"](torch.cat([x1_0, up(x2_0)], 1))
-    x0_2 = n["x0_2"](torch.cat([x0_0, x0_1, up(x1_1)], 1))
+    x1_1 = n["x1_1"](torch.cat([x1_0, up["x1_1"](x2_0)], 1))
+    x0_2 = n["x0_2"](torch.cat([x0_0, x0_1, up["x0_2"](x1_1)], 1))
     x3_0 = n["x3_0"](pool(x2_0))
-    x2_1 = n["x2_1"](torch.cat([x2_0, up(x3_0)], 1))
-    x1_2 = n["x1_2"](torch.cat([x1_0, x1_1, up(x2_1)], 1))
-    x0_3 = n["x0_3"](torch.cat([x0_0, x0_1, x0_2, up(x1_2)], 1))
+    x2_1 = n["x2_1"](torch.cat([x2_0, up["x2_1"](x3_0)], 1))
+    x1_2 = n["x1_2"](torch.cat([x1_0, x1_1, up["x1_2"](x2_1)], 1))
+    x0_3 = n["x0_3"](torch.cat([x0_0, x0_1, x0_2, up["x0_3"](x1_2)], 1))
     x4_0 = n["x4_0"](pool(x3_0))
-    x3_1 = n["x3_1"](torch.cat([x3_0, up(x4_0)], 1))
-    x2_2 = n["x2_2"](torch.cat([x2_0, x2_1, up(x3_1)], 1))
-    x1_3 = n["x1_3"](torch.cat([x1_0, x1_1, x1_2, up(x2_2)], 1))
-    x0_4 = n["x0_4"](torch.cat([x0_0, x0_1, x0_2, x0_3, up(x1_3)], 1))
+    x3_1 = n["x3_1"](torch.cat([x3_0, up["x3_1"](x4_0)], 1))
+    x2_2 = n["x2_2"](torch.cat([x2_0, x2_1, up["x2_2"](x3_1)], 1))
+    x1_3 = n["x1_3"](torch.cat([x1_0, x1_1, x1_2, up["x1_3"](x2_2)], 1))
+    x0_4 = n["x0_4"](torch.cat([x0_0, x0_1, x0_2, x0_3, up["x0_4"](x1_3)], 1))
     return [x0_1, x0_2, x0_3, x0_4]
 
 
 # The wiring tests compare the model with a hand-written forward pass of the same layers on the same input:
 # the same kernels in the same order, so assert_close's tight fp32 defaults (rtol 1.3e-6, atol 1e-5) hold on
 # every CPU; a miswired skip or head would differ by O(1).
-def test_unet_matches_the_reference_wiring() -> None:
-    model = _model("unet", filters=SMALL).eval()
+@pytest.mark.parametrize("block", list(BLOCKS))
+def test_unet_matches_the_reference_wiring(block: str) -> None:
+    model = _model("unet", filters=SMALL, block=block).eval()
     _randomise_bn_stats(model)
     x = torch.randn(1, 3, 32, 48, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(model(x), _reference_unet_forward(model, x))
 
 
-def test_nested_unet_matches_the_reference_wiring_and_heads() -> None:
-    model = _model("nested_unet_ds", filters=SMALL).eval()
+@pytest.mark.parametrize("block", list(BLOCKS))
+def test_nested_unet_matches_the_reference_wiring_and_heads(block: str) -> None:
+    model = _model("nested_unet_ds", filters=SMALL, block=block).eval()
     _randomise_bn_stats(model)
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

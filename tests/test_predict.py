@@ -269,6 +269,26 @@ def test_loader_returns_eval_model_and_checkpoint(setup):
     assert not model.training and ckpt["arch"] == "unet" and ckpt["best_epoch"] == 1
 
 
+@pytest.mark.parametrize("arch", ["unet", "nested_unet_ds"])
+def test_the_block_recorded_in_model_pt_is_rebuilt(tmp_path, arch):
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    written = write_model(tmp_path / "authors.pt", arch, block="authors")
+    model, ckpt = load_trained_model(tmp_path / "authors.pt", "cpu")
+    assert model.block == "authors" and ckpt["block"] == "authors"
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), written(x))
+    # A file from before --block (no such key) is the vgg block.
+    write_model(tmp_path / "old.pt", arch)
+    assert load_trained_model(tmp_path / "old.pt", "cpu")[0].block == "vgg"
+    checkpoint = torch.load(tmp_path / "authors.pt", weights_only=True)
+    torch.save({**checkpoint, "block": "resnet"}, tmp_path / "bad.pt")
+    with pytest.raises(UnetppError, match=r"bad.pt names block 'resnet', which this version does not know"):
+        load_trained_model(tmp_path / "bad.pt", "cpu")
+    torch.save({**checkpoint, "block": "vgg"}, tmp_path / "wrong.pt")  # weights of the other block: refused
+    with pytest.raises(UnetppError, match=r"wrong.pt: its weights do not fit"):
+        load_trained_model(tmp_path / "wrong.pt", "cpu")
+
+
 def test_float16_storage_keeps_the_threshold():
     p = np.array([0.5, 0.50001, 0.5002, 0.49999, 0.9999, 1e-7, 0.5005], dtype=np.float32)
     stored = to_float16(p)

@@ -256,6 +256,48 @@ def test_interrupt_leaves_no_outputs_and_resume_uses_only_matching_checkpoints(t
     assert summary["resumed_after_epoch"] == 1 and summary["epochs_run"] == 2
 
 
+@pytest.mark.slow
+def test_augmented_authors_run_resumes_bit_identically_and_records_its_options(tmp_path, data, capfd):
+    """Augmentation (seeded by (seed, epoch)) and dropout (the global RNG, restored) both survive a resume."""
+    cfg = config(tmp_path, data, arch="nested_unet_ds", epochs=3, augment="flips_colour", block="authors",
+                 out=tmp_path / "resumed")
+    with pytest.raises(Interrupt):
+        train(cfg, progress=False, on_epoch_end=interrupt_after(1))
+    capfd.readouterr()
+    torch.manual_seed(99)  # whatever the global RNG holds when the rerun starts
+    resumed = train(cfg, progress=False)
+    assert "resuming" in capfd.readouterr().err and resumed["resumed_after_epoch"] == 1
+    straight = train(replace(cfg, out=tmp_path / "straight", checkpoint_dir=tmp_path / "ckpt2"), progress=False)
+    assert without_seconds(read_history(tmp_path / "resumed")) == without_seconds(read_history(tmp_path / "straight"))
+    assert_same_state(torch.load(tmp_path / "resumed/model.pt", weights_only=True)["state_dict"],
+                      torch.load(tmp_path / "straight/model.pt", weights_only=True)["state_dict"])
+    assert (resumed["block"], resumed["augment"]) == ("authors", "flips_colour")
+    assert (resumed["settings"]["block"], resumed["settings"]["augment"]) == ("authors", "flips_colour")
+    assert resumed["parameters"] == straight["parameters"] == sum(
+        p.numel() for p in build_model("nested_unet_ds", block="authors", **TINY).parameters())
+    payload = torch.load(tmp_path / "resumed/model.pt", weights_only=True)
+    assert payload["block"] == "authors" and "block" not in payload["model_kwargs"]
+    # The same run without augmentation, and the vgg block, train differently.
+    plain = train(replace(cfg, augment="none", out=tmp_path / "plain", checkpoint_dir=tmp_path / "ckpt3"),
+                  progress=False)
+    assert plain["settings"]["augment"] == "none"
+    assert without_seconds(read_history(tmp_path / "plain")) != without_seconds(read_history(tmp_path / "straight"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", [{"augment": "flips"}, {"block": "authors"}])
+def test_another_augment_or_block_does_not_resume_the_checkpoint(tmp_path, data, capfd, change):
+    cfg = config(tmp_path, data, epochs=2)
+    with pytest.raises(Interrupt):
+        train(cfg, progress=False, on_epoch_end=interrupt_after(1))
+    capfd.readouterr()
+    summary = train(replace(cfg, **change), progress=False)
+    err = capfd.readouterr().err
+    assert "from other settings or data; it is not used" in err and "resuming" not in err
+    (key, value), = change.items()
+    assert summary["resumed_after_epoch"] == 0 and summary["settings"][key] == value
+
+
 def test_checkpoint_dir_is_the_same_from_any_clone_and_differs_per_out_and_settings(tmp_path):
     fp, other_fp = "a" * 64, "b" * 64
     a = run_checkpoint_dir(tmp_path, "models/unet/seed0", fp)
@@ -358,6 +400,9 @@ def test_counts_below_one_are_usage_errors(tmp_path, data, option):
         ({"num_threads": 0}, "--num-threads 0 must be 1 or more"),
         ({"selection_metric": "dice"}, "--selection-metric 'dice' is unknown"),
         ({"layout": "nhwc"}, "--layout 'nhwc' is unknown"),
+        ({"augment": "mixup"}, "--augment 'mixup' is unknown: use one of none, flips, flips_colour"),
+        ({"block": "resnet"}, "--block 'resnet' is unknown: use one of vgg, authors"),
+        ({"model_kwargs": {"block": "authors"}}, "not in model_kwargs"),
     ],
 )
 def test_library_callers_get_the_same_checks(tmp_path, data, change, message):

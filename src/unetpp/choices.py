@@ -27,6 +27,22 @@ ARCHITECTURES: dict[str, ArchInfo] = {
         "UNet++ with four deep-supervision heads, loss = mean of the four (9,163,428 parameters)",
     ),
 }
+# `--block`: the unit every node of both architectures is made of, with the upsampling that goes with it.
+BLOCKS: dict[str, str] = {
+    "vgg": "the reference's conv3x3-BN-ReLU twice, bilinear x2 upsampling (the published results)",
+    "authors": "the UNet++ authors' Keras standard_unit: conv3x3-ReLU-Dropout(0.5) twice, He-normal init, no batch "
+    "norm, 2x2 stride-2 transposed-convolution upsampling, L2 1e-4 on the conv kernels (7,760,097 / 9,042,177 / "
+    "9,042,276 parameters)",
+}
+DEFAULT_BLOCK = "vgg"
+# `unetpp train --augment`: what each training image goes through, drawn per image from (seed, epoch).
+AUGMENTS: dict[str, str] = {
+    "none": "no augmentation (the reference protocol)",
+    "flips": "one of the 8 flips and right-angle rotations, image and mask alike",
+    "flips_colour": "those, then brightness x0.8-1.2, contrast x0.8-1.2, saturation x0.7-1.3, hue +-0.05 turn "
+    "and, for 1 image in 10, grey (the image only)",
+}
+DEFAULT_AUGMENT = "none"
 DEFAULT_FILTERS = (32, 64, 128, 256, 512)  # channels per level, as in the reference; depth = len - 1
 DEFAULT_DEPTH = len(DEFAULT_FILTERS) - 1
 

@@ -57,8 +57,24 @@ from unetpp.choices import REFERENCE_BATCH_SIZE, SUBSETS
     show_default=True,
     help=f"Batch size of the batch_pooled reduction ({REFERENCE_BATCH_SIZE} is the reference's validation batch).",
 )
+@click.option(
+    "--interim",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The ingest output the processed data came from (data/interim/stage1_train.h5). Also scores each "
+    "prediction at its image's native size: resized back bilinearly (as predict-test does), thresholded at 0.5, "
+    "against the native union mask. Adds iou_native_*/dice_native_* (and `size`) to --out and native_* columns "
+    "to --per-image: figures comparable across training sizes.",
+)
 def evaluate(
-    pred_path: Path, data_path: Path, split_path: Path, subset: str, out: Path, per_image: Path | None, batch_size: int
+    pred_path: Path,
+    data_path: Path,
+    split_path: Path,
+    subset: str,
+    out: Path,
+    per_image: Path | None,
+    batch_size: int,
+    interim: Path | None,
 ) -> None:
     """Score predictions at threshold 0.5: IoU and Dice, per image, pooled and batch-pooled.
 
@@ -70,10 +86,11 @@ def evaluate(
     """
     from unetpp.evaluation.evaluate import run_evaluate
 
-    summary = run_evaluate(pred_path, data_path, split_path, subset, out, per_image, batch_size)
+    summary = run_evaluate(pred_path, data_path, split_path, subset, out, per_image, batch_size, interim)
+    native = f"; native size IoU per_image {summary['iou_native_per_image']:.4f}" if interim is not None else ""
     click.echo(
         f"{summary['n_images']} {subset} images: IoU per_image {summary['iou_per_image']:.4f}, pooled "
         f"{summary['iou_pooled']:.4f}, batch_pooled {summary['iou_batch_pooled']:.4f}; Dice per_image "
-        f"{summary['dice_per_image']:.4f} -> {out}",
+        f"{summary['dice_per_image']:.4f}{native} -> {out}",
         err=True,
     )

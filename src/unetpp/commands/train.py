@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from unetpp.choices import LAYOUTS, REDUCTIONS, arch_help
+from unetpp.choices import AUGMENTS, BLOCKS, LAYOUTS, REDUCTIONS, arch_help
 from unetpp.commands.options import (
     device_option, gpu_lease_dir_option, precision_option, progress_option, verbose_option,
 )
@@ -39,6 +39,15 @@ COUNT = click.IntRange(min=1)
               help="Images per batch for training and validation (the last training batch may be smaller).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weight initialisation and the per-epoch shuffle.")
+@click.option("--block", type=click.Choice(list(BLOCKS)), default=TrainConfig.block, show_default=True,
+              help="The unit every node is made of: " + "; ".join(f"{k} = {v}" for k, v in BLOCKS.items())
+                   + ". The authors' L2 penalty becomes Adam's coupled weight_decay 2e-4 on those kernels (the "
+                   "gradient of 1e-4 x sum(w^2)); loss, Adam, lr and early stopping stay the reference's. model.pt "
+                   "records the block, so predict and predict-test rebuild it.")
+@click.option("--augment", type=click.Choice(list(AUGMENTS)), default=TrainConfig.augment, show_default=True,
+              help="Training augmentation, per image, drawn from (--seed, epoch) so a resumed run repeats an "
+                   "uninterrupted one, applied on the training device: "
+                   + "; ".join(f"{k} = {v}" for k, v in AUGMENTS.items()) + ".")
 @device_option
 @gpu_lease_dir_option
 @precision_option
@@ -76,6 +85,8 @@ def train(
     checkpoint_dir: Path | None,
     selection_metric: str,
     layout: str,
+    block: str,
+    augment: str,
     progress: bool | None,
     verbose: bool,
 ) -> None:
@@ -93,11 +104,12 @@ def train(
     config = TrainConfig(
         data=data, split=split_path, arch=arch, out=out, epochs=epochs, patience=patience, lr=lr,
         batch_size=batch_size, seed=seed, device=gpu.device, precision=precision, num_threads=num_threads,
-        checkpoint_dir=checkpoint_dir, selection_metric=selection_metric, layout=layout,
+        checkpoint_dir=checkpoint_dir, selection_metric=selection_metric, layout=layout, block=block, augment=augment,
     )
     summary = run_training(config, progress=progress)
     click.echo(
-        f"{arch}: best val IoU ({selection_metric}) {summary['best_val_iou']:.4f} at epoch {summary['best_epoch']} "
+        f"{arch} ({block} block, augment {augment}): best val IoU ({selection_metric}) "
+        f"{summary['best_val_iou']:.4f} at epoch {summary['best_epoch']} "
         f"({summary['epochs_run']} epochs, {summary['wall_seconds']:.0f}s on {summary['device']}, "
         f"{summary['precision']}) -> {out}",
         err=True,

@@ -90,7 +90,16 @@ def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return (out >= 0.5).astype(np.uint8)
 
 
-def _open_interim(path: Path) -> h5py.File:
+def resize_probabilities(probs: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A probability map back to (height, width): bilinear, no anti-aliasing (it only grows or barely shrinks).
+
+    The one way back to native size: `predict-images`/`predict-test` in resize mode and `evaluate --interim`.
+    """
+    return resize(probs, (height, width), order=1, anti_aliasing=False, preserve_range=True).astype(np.float32)
+
+
+def open_interim(path: Path) -> h5py.File:
+    """The ingest output at `path`, open for reading, with its per-image groups checked (errors name the fix)."""
     if not path.exists():
         raise UnetppError(f"{path} does not exist; run `unetpp ingest` first to create it.")
     try:
@@ -121,7 +130,7 @@ def preprocess(
     """
     src, out = Path(src), Path(out)
     validate_size(size)
-    with _open_interim(src) as h5:
+    with open_interim(src) as h5:
         ids = [str(i) for i in h5["ids"].asstr()[()]]
     if not ids:
         raise UnetppError(f"{src} holds no images; rerun `unetpp ingest` on a non-empty dataset.")

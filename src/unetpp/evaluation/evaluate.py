@@ -1,4 +1,5 @@
-"""`unetpp evaluate`: IoU and Dice of stored predictions against the processed masks.
+"""`unetpp evaluate`: IoU and Dice of stored predictions against the processed masks (and, with
+`interim`, against the native-size masks: `evaluation.native`).
 
 The prediction rows must be the split subset in the split's order: the
 batch-pooled figures depend on that order, so a mismatch is an error rather
@@ -22,6 +23,7 @@ from unetpp.atomic import atomic_path
 from unetpp.choices import REDUCTIONS
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
+from unetpp.evaluation.native import NATIVE_COLUMNS, read_native_masks, score_native
 from unetpp.metrics import REFERENCE_BATCH_SIZE, counts_from_probabilities, dice, iou, per_image_dice, per_image_iou
 
 PER_IMAGE_COLUMNS = ("id", "iou", "dice", "intersection", "union", "pred_pixels", "mask_pixels")
@@ -134,8 +136,13 @@ def run_evaluate(
     out: str | os.PathLike[str],
     per_image: str | os.PathLike[str] | None = None,
     batch_size: int = REFERENCE_BATCH_SIZE,
+    interim: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
-    """Score `pred_path` against the subset's masks; write `out` (and `per_image`) or nothing on error."""
+    """Score `pred_path` against the subset's masks; write `out` (and `per_image`) or nothing on error.
+
+    With `interim` (the ingest output), every prediction is also scored at its
+    image's native size: `iou_native_*`/`dice_native_*` in `out`, NATIVE_COLUMNS in `per_image`.
+    """
     if batch_size < 1:
         raise UnetppError(f"--batch-size must be a positive integer, got {batch_size}")
     if per_image is not None and Path(per_image).resolve() == Path(out).resolve():
@@ -149,13 +156,21 @@ def run_evaluate(
             f"but {data_path} has {data.size}x{data.size} masks; {_REPREDICT}"
         )
     summary, rows = score(preds.probabilities, data.masks, data.ids, batch_size)
+    columns = PER_IMAGE_COLUMNS
+    if interim is not None:
+        native_masks = read_native_masks(interim, data.ids)
+        native_summary, native_rows = score_native(preds.probabilities, native_masks, batch_size)
+        summary.update(native_summary)
+        summary["size"] = data.size  # the per-size figures' side, beside the native ones
+        rows = [{**row, **native} for row, native in zip(rows, native_rows, strict=True)]
+        columns = PER_IMAGE_COLUMNS + NATIVE_COLUMNS
     with contextlib.ExitStack() as stack:
         json_tmp = stack.enter_context(atomic_path(out))
         json_tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         if per_image is not None:
             csv_tmp = stack.enter_context(atomic_path(per_image))
             with open(csv_tmp, "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=PER_IMAGE_COLUMNS)
+                writer = csv.DictWriter(fh, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)
     return summary

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from unetpp.choices import ARCHITECTURES
+from unetpp.choices import ARCHITECTURES, BLOCKS, DEFAULT_BLOCK
 from unetpp.errors import UnetppError
 from unetpp.models import NestedUNet, UNet, build_model, output_forward
 from unetpp.training.step import INPUT_MEMORY_FORMAT
@@ -64,13 +64,23 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if not isinstance(checkpoint["model_kwargs"], dict) or not isinstance(checkpoint["state_dict"], dict):
         raise UnetppError(f"model file {path}: 'model_kwargs' and 'state_dict' must be dicts; {_RETRAIN}")
+    if checkpoint_block(checkpoint) not in BLOCKS:
+        raise UnetppError(
+            f"model file {path} names block {checkpoint['block']!r}, which this version does not know "
+            f"(known: {', '.join(BLOCKS)}); {_RETRAIN}"
+        )
     return checkpoint
+
+
+def checkpoint_block(checkpoint: dict[str, Any]) -> str:
+    """The block the model was trained with: model.pt's `block`, absent in files written before it (vgg)."""
+    return checkpoint.get("block", DEFAULT_BLOCK)
 
 
 def build_from_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) -> UNet | NestedUNet:
     """Rebuild the architecture the checkpoint names and load its weights (strictly)."""
     try:
-        model = build_model(checkpoint["arch"], **checkpoint["model_kwargs"])
+        model = build_model(checkpoint["arch"], **{"block": checkpoint_block(checkpoint), **checkpoint["model_kwargs"]})
     except TypeError as exc:
         raise UnetppError(
             f"model file {path}: model_kwargs {checkpoint['model_kwargs']} are not valid ({exc}); {_RETRAIN}"

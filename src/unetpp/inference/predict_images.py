@@ -35,6 +35,7 @@ from tqdm import tqdm
 from unetpp.atomic import atomic_path
 from unetpp.choices import DEFAULT_DEVICE, DEFAULT_IMAGE_SIZE, DEFAULT_PRECISION, FIT_MODES
 from unetpp.data.pngdecode import DEFAULT_MAX_PIXELS
+from unetpp.data.preprocess import resize_probabilities
 from unetpp.errors import UnetppError
 from unetpp.inference.downscale import downscale_image
 from unetpp.inference.images import collect_inputs, plan_outputs, read_image, write_mask
@@ -63,13 +64,6 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     # Reflection needs at least 2 pixels along an axis; a 1-pixel side can only be repeated.
     mode = "reflect" if min(height, width) > 1 else "edge"
     return np.pad(image, pad, mode=mode)
-
-
-def resize_probabilities(probs: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a probability map back to the input's size."""
-    from skimage.transform import resize
-
-    return resize(probs, (height, width), order=1, anti_aliasing=False, preserve_range=True).astype(np.float32)
 
 
 def training_size(checkpoint: dict, requested: int | None) -> int:

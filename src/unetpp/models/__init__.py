@@ -2,13 +2,14 @@
 
 from unetpp.choices import ARCHITECTURES
 from unetpp.errors import ModelError
-from unetpp.models.blocks import VGGBlock
+from unetpp.models.blocks import AuthorsBlock, VGGBlock, l2_kernels
 from unetpp.models.nested_unet import NestedUNet
 from unetpp.models.registry import BUILDERS, build_model, count_parameters, output_forward
 from unetpp.models.unet import UNet
 
 __all__ = [
     "ARCHITECTURES",
+    "AuthorsBlock",
     "BUILDERS",
     "ModelError",
     "NestedUNet",
@@ -16,5 +17,6 @@ __all__ = [
     "VGGBlock",
     "build_model",
     "count_parameters",
+    "l2_kernels",
     "output_forward",
 ]

@@ -1,11 +1,13 @@
-"""Building blocks shared by every architecture."""
+"""Building blocks shared by every architecture: the unit of each node (`--block`) and its upsampling."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
-from unetpp.choices import DEFAULT_FILTERS
+from unetpp.choices import BLOCKS, DEFAULT_FILTERS
 from unetpp.errors import ModelError
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
@@ -28,6 +30,57 @@ class VGGBlock(nn.Sequential):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
+
+
+class HeConv2d(nn.Conv2d):
+    """A convolution of the authors' Keras code: He-normal kernel, zero bias, and an L2 penalty (`l2_kernels`).
+
+    Keras 2.0-2.2 (the authors' code calls `Model(input=..., output=...)`)
+    draws he_normal from a normal truncated at two standard deviations, with
+    standard deviation sqrt(2 / fan_in) before truncation; the class marks
+    the kernels `kernel_regularizer=l2(1e-4)` applies to.
+    """
+
+    def reset_parameters(self) -> None:
+        fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+        std = math.sqrt(2.0 / fan_in)
+        nn.init.trunc_normal_(self.weight, mean=0.0, std=std, a=-2.0 * std, b=2.0 * std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class AuthorsBlock(nn.Sequential):
+    """The UNet++ authors' `standard_unit`: conv3x3-ReLU-Dropout(0.5), twice; no batch norm.
+
+    Dropout draws from the global torch RNG, which training seeds and its
+    checkpoint restores, so a resumed run stays bit-identical.
+    """
+
+    def __init__(self, in_channels: int, middle_channels: int, out_channels: int, dropout: float = 0.5) -> None:
+        super().__init__(
+            HeConv2d(in_channels, middle_channels, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            HeConv2d(middle_channels, out_channels, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
+
+
+class TransposedUp2x(nn.ConvTranspose2d):
+    """x2 upsampling by a learned 2x2 stride-2 transposed convolution (the authors' Conv2DTranspose).
+
+    Keras' default initialisation: Glorot-uniform kernel (its fans sum to the
+    same as torch's for this layer), zero bias; no L2 penalty.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=2, stride=2)
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
 
 class _ContiguousGrad(torch.autograd.Function):
@@ -69,6 +122,56 @@ class Upsample2x(nn.Module):
 
     def extra_repr(self) -> str:
         return f"mode={self.mode}, align_corners={self.align_corners}"
+
+
+def check_block(block: str, upsample_mode: str, align_corners: bool | None) -> None:
+    """Refuse an unknown block, and bilinear settings given to a block that upsamples by transposed convolution."""
+    if block not in BLOCKS:
+        raise ModelError(f"block {block!r} is unknown; choose one of {', '.join(BLOCKS)}")
+    if block == "authors" and (upsample_mode, align_corners) != ("bilinear", True):
+        raise ModelError(
+            "the authors' block upsamples by a transposed convolution: upsample_mode and align_corners apply "
+            "to the vgg block only; leave them at their defaults"
+        )
+
+
+def make_block(block: str, in_channels: int, out_channels: int) -> VGGBlock | AuthorsBlock:
+    """The unit of one node: `in_channels` -> `out_channels` (its middle width is `out_channels` too)."""
+    unit = AuthorsBlock if block == "authors" else VGGBlock
+    return unit(in_channels, out_channels, out_channels)
+
+
+def make_upsample(
+    block: str, in_channels: int, out_channels: int, mode: str = "bilinear", align_corners: bool | None = True
+) -> Upsample2x | TransposedUp2x:
+    """The x2 upsampling from a level of `in_channels` to the one above of `out_channels`.
+
+    vgg interpolates and keeps the channels; the authors' transposed
+    convolution maps them to the upper level's (`upsampled_channels`).
+    """
+    if block == "authors":
+        return TransposedUp2x(in_channels, out_channels)
+    return Upsample2x(mode, align_corners)
+
+
+def upsampled_channels(block: str, in_channels: int, out_channels: int) -> int:
+    """How many channels `make_upsample(block, in_channels, out_channels)` gives."""
+    return out_channels if block == "authors" else in_channels
+
+
+def make_head(block: str, in_channels: int, num_classes: int) -> nn.Conv2d:
+    """The 1x1 output convolution (logits); the authors' is He-initialised and L2-penalised like their units."""
+    conv = HeConv2d if block == "authors" else nn.Conv2d
+    return conv(in_channels, num_classes, kernel_size=1)
+
+
+def l2_kernels(model: nn.Module) -> list[nn.Parameter]:
+    """The kernels Keras' `kernel_regularizer=l2(1e-4)` covers in the authors' code: every `HeConv2d` weight.
+
+    Not the biases and not the transposed convolutions (which have no
+    regularizer there); empty for the vgg block.
+    """
+    return [module.weight for module in model.modules() if isinstance(module, HeConv2d)]
 
 
 def check_filters(filters: tuple[int, ...]) -> None:

@@ -7,9 +7,17 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.choices import DEFAULT_FILTERS, inference_outputs
+from unetpp.choices import DEFAULT_BLOCK, DEFAULT_FILTERS, inference_outputs
 from unetpp.errors import ModelError
-from unetpp.models.blocks import Upsample2x, VGGBlock, check_filters, check_input
+from unetpp.models.blocks import (
+    check_block,
+    check_filters,
+    check_input,
+    make_block,
+    make_head,
+    make_upsample,
+    upsampled_channels,
+)
 
 
 class NestedUNet(nn.Module):
@@ -25,6 +33,16 @@ class NestedUNet(nn.Module):
     - `forward_level(x, L)`: the head on X(0,L) alone, computing only the nodes it
       needs, X(i,j) with i + j <= L (L1 runs X(0,0), X(1,0) and X(0,1) only);
     - `forward_mean(x)`: the mean of the heads' logits (not of their probabilities).
+
+    Args:
+        in_channels: channels of the input images (3: RGB).
+        num_classes: output channels (logits) of each head, 1 for a foreground mask.
+        filters: channels per level, top first; depth = len(filters) - 1.
+        deep_supervision: a head on every X(0,L) rather than on X(0,depth) alone.
+        upsample_mode: interpolation of the vgg block's x2 upsampling.
+        align_corners: of that interpolation (the reference's True).
+        block: "vgg" (the reference) or "authors" (`unetpp.choices.BLOCKS`); the authors' block has a
+            transposed convolution per node, `ups["x{i}_{j}"]` bringing X(i+1,j-1) up for X(i,j).
     """
 
     def __init__(
@@ -35,29 +53,32 @@ class NestedUNet(nn.Module):
         deep_supervision: bool = False,
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
+        block: str = DEFAULT_BLOCK,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.filters = tuple(int(f) for f in filters)
         check_filters(self.filters)
+        check_block(block, upsample_mode, align_corners)
+        self.block = block
         self.depth = len(self.filters) - 1
         self.deep_supervision = bool(deep_supervision)
+        f = self.filters
         self.pool = nn.MaxPool2d(2, 2)
-        self.up = Upsample2x(upsample_mode, align_corners)
-        nodes = {}
+        nodes, ups = {}, {}
         for i in range(self.depth + 1):
             for j in range(self.depth + 1 - i):
                 if j == 0:
-                    in_ch = in_channels if i == 0 else self.filters[i - 1]
+                    in_ch = in_channels if i == 0 else f[i - 1]
                 else:
-                    in_ch = self.filters[i] * j + self.filters[i + 1]
-                nodes[f"x{i}_{j}"] = VGGBlock(in_ch, self.filters[i], self.filters[i])
+                    ups[f"x{i}_{j}"] = make_upsample(block, f[i + 1], f[i], upsample_mode, align_corners)
+                    in_ch = f[i] * j + upsampled_channels(block, f[i + 1], f[i])
+                nodes[f"x{i}_{j}"] = make_block(block, in_ch, f[i])
         self.nodes = nn.ModuleDict(nodes)
+        self.ups = nn.ModuleDict(ups)
         self.head_levels = tuple(range(1, self.depth + 1)) if self.deep_supervision else (self.depth,)
-        self.heads = nn.ModuleList(
-            [nn.Conv2d(self.filters[0], num_classes, kernel_size=1) for _ in self.head_levels]
-        )
+        self.heads = nn.ModuleList([make_head(block, f[0], num_classes) for _ in self.head_levels])
 
     @property
     def inference_choices(self) -> tuple[str, ...]:
@@ -81,7 +102,7 @@ class NestedUNet(nn.Module):
                 if j == 0:
                     feats[(i, 0)] = node(x if i == 0 else self.pool(feats[(i - 1, 0)]))
                 else:
-                    inputs = [feats[(i, k)] for k in range(j)] + [self.up(feats[(i + 1, j - 1)])]
+                    inputs = [feats[(i, k)] for k in range(j)] + [self.ups[f"x{i}_{j}"](feats[(i + 1, j - 1)])]
                     feats[(i, j)] = node(torch.cat(inputs, dim=1))
         return feats
 

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from unetpp.choices import DEFAULT_FILTERS, inference_outputs
-from unetpp.models.blocks import Upsample2x, VGGBlock, check_filters, check_input
+from unetpp.choices import DEFAULT_BLOCK, DEFAULT_FILTERS, inference_outputs
+from unetpp.models.blocks import (
+    check_block,
+    check_filters,
+    check_input,
+    make_block,
+    make_head,
+    make_upsample,
+    upsampled_channels,
+)
 
 
 class UNet(nn.Module):
@@ -19,6 +27,14 @@ class UNet(nn.Module):
     returns logits of shape (N, num_classes, H, W); `forward_heads` returns
     them as the one-element list of heads that training averages over, the
     same interface as `NestedUNet`.
+
+    Args:
+        in_channels: channels of the input images (3: RGB).
+        num_classes: output channels (logits), 1 for a foreground mask.
+        filters: channels per level, top first; depth = len(filters) - 1.
+        upsample_mode: interpolation of the vgg block's x2 upsampling.
+        align_corners: of that interpolation (the reference's True).
+        block: "vgg" (the reference) or "authors" (`unetpp.choices.BLOCKS`).
     """
 
     deep_supervision = False
@@ -30,30 +46,30 @@ class UNet(nn.Module):
         filters: Sequence[int] = DEFAULT_FILTERS,
         upsample_mode: str = "bilinear",
         align_corners: bool = True,
+        block: str = DEFAULT_BLOCK,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.num_classes = num_classes
         self.filters = tuple(int(f) for f in filters)
         check_filters(self.filters)
+        check_block(block, upsample_mode, align_corners)
+        self.block = block
         self.depth = len(self.filters) - 1
+        f = self.filters
         self.pool = nn.MaxPool2d(2, 2)
-        self.up = Upsample2x(upsample_mode, align_corners)
         self.encoder = nn.ModuleList(
-            [VGGBlock(in_channels, self.filters[0], self.filters[0])]
-            + [
-                VGGBlock(self.filters[i - 1], self.filters[i], self.filters[i])
-                for i in range(1, self.depth + 1)
-            ]
+            [make_block(block, in_channels, f[0])]
+            + [make_block(block, f[i - 1], f[i]) for i in range(1, self.depth + 1)]
         )
-        # decoder[i] is X(i, depth - i), fed by X(i,0) and the upsampled level below.
+        # ups[i] brings level i + 1 up to level i, for decoder[i] = X(i, depth - i), fed by X(i,0) and it.
+        self.ups = nn.ModuleList(
+            [make_upsample(block, f[i + 1], f[i], upsample_mode, align_corners) for i in range(self.depth)]
+        )
         self.decoder = nn.ModuleList(
-            [
-                VGGBlock(self.filters[i] + self.filters[i + 1], self.filters[i], self.filters[i])
-                for i in range(self.depth)
-            ]
+            [make_block(block, f[i] + upsampled_channels(block, f[i + 1], f[i]), f[i]) for i in range(self.depth)]
         )
-        self.head = nn.Conv2d(self.filters[0], num_classes, kernel_size=1)
+        self.head = make_head(block, f[0], num_classes)
 
     @property
     def inference_choices(self) -> tuple[str, ...]:
@@ -68,7 +84,7 @@ class UNet(nn.Module):
             skips.append(self.encoder[level](self.pool(skips[-1])))
         out = skips[-1]
         for level in range(self.depth - 1, -1, -1):
-            out = self.decoder[level](torch.cat([skips[level], self.up(out)], dim=1))
+            out = self.decoder[level](torch.cat([skips[level], self.ups[level](out)], dim=1))
         return self.head(out)
 
     def forward_heads(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -14,6 +14,10 @@ from typing import Any
 
 from unetpp.choices import (
     ARCHITECTURES,
+    AUGMENTS,
+    BLOCKS,
+    DEFAULT_AUGMENT,
+    DEFAULT_BLOCK,
     DEFAULT_DEVICE,
     DEFAULT_PRECISION,
     DEFAULT_SELECTION_METRIC,
@@ -43,7 +47,17 @@ class TrainConfig:
     checkpoint_dir: Path | None = None  # the root; this run's folder is run_checkpoint_dir(root, out, fingerprint)
     selection_metric: str = DEFAULT_SELECTION_METRIC
     layout: str = "auto"
+    augment: str = DEFAULT_AUGMENT
+    block: str = DEFAULT_BLOCK
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def architecture_kwargs(self) -> dict[str, Any]:
+        """What `build_model(arch, ...)` takes: `model_kwargs`, plus the block when it is not the default.
+
+        The default block is left out so that the vgg runs' per-machine layout
+        cache entries (keyed by these) stay those of before the option.
+        """
+        return dict(self.model_kwargs) if self.block == DEFAULT_BLOCK else {**self.model_kwargs, "block": self.block}
 
     def validate(self) -> None:
         """Refuse bad values before any file is read or written (the CLI's own checks cover most of them)."""
@@ -62,3 +76,9 @@ class TrainConfig:
             )
         if self.layout not in LAYOUTS:
             raise UnetppError(f"--layout {self.layout!r} is unknown: use one of {', '.join(LAYOUTS)}")
+        if self.augment not in AUGMENTS:
+            raise UnetppError(f"--augment {self.augment!r} is unknown: use one of {', '.join(AUGMENTS)}")
+        if self.block not in BLOCKS:
+            raise UnetppError(f"--block {self.block!r} is unknown: use one of {', '.join(BLOCKS)}")
+        if "block" in self.model_kwargs:
+            raise UnetppError("give the block as TrainConfig.block (--block), not in model_kwargs")

@@ -14,6 +14,10 @@ Design choices (see also the README):
   early stopping; all three reductions are recorded every epoch. Training
   averages the loss over every head (`forward_heads`); validation runs in
   eval mode and scores the deepest head alone (`forward`).
+- `--augment` changes each training batch per image with parameters drawn
+  from (seed, epoch) at the epoch's start (`training/augment.py`); `none`
+  leaves the batches untouched. `--block authors` adds the authors' L2
+  penalty through the optimizer (`training/optimizer.py`).
 - The memory layout (channels_last or NCHW) is chosen by
   `training/layout.py` and kept in the checkpoint: a resumed run keeps it.
 """
@@ -40,6 +44,7 @@ from unetpp.data.processed import ProcessedSet, file_sha256, load_processed
 from unetpp.errors import UnetppError
 from unetpp.metrics import PixelCounts, iou
 from unetpp.models import NestedUNet, UNet, build_model, count_parameters
+from unetpp.training.augment import EpochAugment, epoch_augment
 from unetpp.training.checkpoint import (
     CHECKPOINT_FILE,
     CHECKPOINT_ROOT,
@@ -55,6 +60,7 @@ from unetpp.training.config import TrainConfig
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
 from unetpp.training.gpu_lease import gpu_record
 from unetpp.training.layout import memory_format, resolve_layout
+from unetpp.training.optimizer import make_optimizer
 from unetpp.training.provenance import code_commit
 from unetpp.training.outputs import HISTORY_FILE, MODEL_FILE, SUMMARY_FILE, write_outputs
 from unetpp.training.step import INPUT_MEMORY_FORMAT, eval_step, make_batch, train_step
@@ -103,8 +109,9 @@ def train_epoch(
     precision: str,
     bar: tqdm | None = None,
     layout: torch.memory_format = INPUT_MEMORY_FORMAT,
+    augment: EpochAugment | None = None,
 ) -> EpochStats:
-    """One pass over the training set in `order`; loss is the image-weighted mean over batches."""
+    """One pass over the training set in `order`, each batch through `augment` if given; image-weighted mean loss."""
     model.train()
     loss_sum = _accumulator(images.device)
     counts: list[PixelCounts] = []
@@ -112,6 +119,9 @@ def train_epoch(
     for k, start in enumerate(range(0, len(order), batch_size)):
         index = order[start : start + batch_size]
         x, y = make_batch(images, masks, index, layout)
+        if augment is not None:
+            x, y = augment.apply(index, x, y)
+            x = x.contiguous(memory_format=layout)
         loss, batch_counts = train_step(model, optimizer, x, y, precision)
         loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
@@ -173,6 +183,8 @@ def run_settings(
         "num_threads": threads,
         "selection_metric": config.selection_metric,
         "layout": config.layout,
+        "augment": config.augment,
+        "block": config.block,
         "model_kwargs": _plain(config.model_kwargs),
         "torch_version": str(torch.__version__),
         "data": str(config.data),
@@ -270,15 +282,15 @@ def start_or_resume(
     run; a resumed run keeps the one in its checkpoint.
     """
     torch.manual_seed(config.seed)
-    model = build_model(config.arch, **config.model_kwargs)
+    model = build_model(config.arch, **config.architecture_kwargs())
     _check_image_size(model, config, image_size)
     if resumed is not None:
         layout = dict(resumed["layout"])
     else:  # may time a few steps; leaves the global RNG as it found it, so the initial weights stay seeded
         layout = resolve_layout(config.layout, device, precision, config.arch, config.batch_size, image_size,
-                                threads, _plain(config.model_kwargs), progress)
+                                threads, _plain(config.architecture_kwargs()), progress)
     model = model.to(device, memory_format=memory_format(layout["layout"]))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     run = Run(model, optimizer, EarlyStopping(config.patience), layout, best_state=_cpu_state(model))
     if resumed is not None:
         run.resume(resumed)
@@ -294,6 +306,8 @@ def summarise_run(
     return {
         "arch": config.arch,
         "seed": config.seed,
+        "block": config.block,
+        "augment": config.augment,
         "selection_metric": config.selection_metric,
         "best_epoch": run.stopper.best_epoch,
         "best_val_iou": run.stopper.best_value,
@@ -322,6 +336,7 @@ def model_payload(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "state_dict": run.best_state,
         "arch": summary["arch"],
+        "block": summary["block"],  # what `inference.loading` rebuilds (absent in older files: the vgg block)
         # A copy, not a second reference to the same dict: torch.save would then write it differently.
         "model_kwargs": copy.deepcopy(summary["settings"]["model_kwargs"]),
         "settings": summary["settings"],
@@ -368,16 +383,17 @@ def run_epoch(
 ) -> dict[str, Any]:
     """Train and validate the next epoch, keep the weights if it is the best so far, log it; its history row.
 
-    The shuffle depends only on (seed, epoch), so a resumed run repeats an uninterrupted one.
+    The shuffle and the augmentation depend only on (seed, epoch), so a resumed run repeats an uninterrupted one.
     """
     epoch = len(run.history) + 1
     epoch_start = time.perf_counter()
     images, masks = train_data
     order = shuffled_order(len(images), config.seed, epoch)
+    augment = epoch_augment(config.augment, len(images), config.seed, epoch, images.device)
     with tqdm(total=math.ceil(len(images) / config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
               leave=False, disable=None if progress is None else not progress, file=sys.stderr) as bar:
         train_stats = train_epoch(run.model, run.optimizer, images, masks, order, config.batch_size, precision, bar,
-                                  run.memory_format)
+                                  run.memory_format, augment)
     val_stats = validation_pass(run.model, *val_data, config.batch_size, precision, run.memory_format)
     row = history_row(epoch, train_stats, val_stats, run.optimizer.param_groups[0]["lr"],
                       time.perf_counter() - epoch_start)
@@ -423,7 +439,8 @@ def train(
     if slot.state is not None:
         print(f"unetpp train: resuming from {slot.directory} after epoch {resumed_from}", file=sys.stderr)
     run.commits.append({"commit": code_commit(), "from_epoch": resumed_from + 1})
-    print(f"unetpp train: {config.arch}, layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
+    print(f"unetpp train: {config.arch} ({config.block} block, augment {config.augment}), "
+          f"layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
           f"{threads} thread(s), selecting on val IoU {config.selection_metric}; checkpoints in {slot.directory}",
           file=sys.stderr)
 
