@@ -14,7 +14,7 @@ glibc's default allocator. `--path both` runs the two, each in a process of
 its own (the allocator setting is process-wide), and prints the ratio of
 their epoch times, measured in one run.
 
-Make the real data first (see the README), then:
+Make the real data first (docs/performance.md, "Whole epochs"), then:
 
     .venv/bin/python benchmarks/bench_train_epoch.py --data /tmp/e/p.h5 --split /tmp/e/split.json \
         [--arch nested_unet] [--precision auto] [--threads N] [--path default|reference|both] [--json OUT]

@@ -7,7 +7,7 @@
 # ($RUN_ROOT/unetpp, made from this checkout's HEAD the first time and never pulled by this script), its
 # resume checkpoints ($RUN_ROOT/checkpoints, via UNETPP_CHECKPOINT_DIR) and its logs ($RUN_ROOT/logs).
 # Rerunning the script after a kill, a reboot or a new session resumes every training at its last completed
-# epoch. It runs the README's pipeline with two trainings at a time, one thread each (params.yaml
+# epoch. It runs the main job's pipeline with two trainings at a time, one thread each (params.yaml
 # train.threads: 1; `--resources gpu=2` is Snakemake's count of concurrent trainings, GPU or not).
 # RAW may point at the real stage1_train.zip (default: ../shared/data/dsb2018/stage1_train.zip).
 set -euo pipefail

@@ -8,7 +8,7 @@ faulted in and zero-filled by the kernel. On 2 Zen 4 cores (torch 2.13, batch
 UNet++ 433,000 per fp32 NCHW step, and keeping the memory made those steps
 1.0-1.2x and 1.5x faster. The tensors are the same and so are the kernels:
 trained weights stay the same bit for bit (tests/test_train.py's recorded
-digests; the README's Performance section has the measurements).
+digests; docs/performance.md has the measurements).
 
 What it sets: `M_MMAP_MAX` 0 (every block comes from the heap, whose freed
 space the next step reuses) and `M_TRIM_THRESHOLD` 2 GiB (the heap is not

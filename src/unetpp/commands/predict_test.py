@@ -46,7 +46,7 @@ from unetpp.evaluation.instances import METHODS as INSTANCE_METHODS
     show_default=True,
     help="cc: one nucleus per 4-connected component of the union mask. watershed: split components at the "
     "necks of their distance transform (touching nuclei become separate objects). The defaults scored best "
-    "on the val images of stage1_train (README, \"Test sets\").",
+    "on the val images of stage1_train (docs/test-sets.md).",
 )
 @click.option(
     "--min-distance",

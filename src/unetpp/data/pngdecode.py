@@ -4,7 +4,7 @@ Pillow is called directly rather than through skimage.io: skimage.io delegates t
 Pillow via imageio, and that indirection cost about 55% more time per file on
 the ~30k small mask PNGs of stage1_train (measured), which is most of ingest.
 
-Conversion rules (documented in the README):
+Conversion rules (documented in docs/own-data.md):
 - images become RGB uint8: alpha is dropped, grey is copied to 3 channels,
   palette images are expanded, 16-bit samples keep their high byte (v // 256,
   the same rule as skimage.util.img_as_ubyte and Pillow's 16-bit RGB decoding).

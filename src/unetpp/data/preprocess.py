@@ -1,6 +1,6 @@
 """Preprocess: native-size interim HDF5 -> fixed-size arrays the networks train on.
 
-Resizing rule (documented in the README):
+Resizing rule (documented in docs/method.md):
 - images: skimage.transform.resize to (S, S) with anti-aliasing (Gaussian
   pre-filter, bilinear), values rounded back to uint8;
 - masks: the 0/1 union mask is resized the same way as float and then

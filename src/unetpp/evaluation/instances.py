@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 METHODS = ("cc", "watershed")
-# Chosen on the val images of stage1_train, never on a test set (README, "Test sets";
+# Chosen on the val images of stage1_train, never on a test set (docs/test-sets.md;
 # benchmarks/choose_instances.py); params.yaml's test section repeats them for the workflow.
 DEFAULT_METHOD = "watershed"
 DEFAULT_MIN_DISTANCE = 13

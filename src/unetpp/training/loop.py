@@ -1,6 +1,6 @@
 """The training stage: epochs, validation, best-model tracking, early stopping, resume.
 
-Design choices (see also the README):
+Design choices (see also docs/method.md):
 
 - The whole subset sits in memory as uint8 tensors on the training device and
   is batched by index; there is no DataLoader.
