@@ -125,10 +125,10 @@ def test_other_data_has_no_dsb2018_title_or_published_column(project, content_sh
     assert len(rows["unet"]) == len(header) and "IoU batch-pooled" in header
 
 
-def test_writes_three_files_with_published_column(project):
+def test_writes_every_file_with_published_column(project):
     res = run(project, *ARCHS)
     assert res.exit_code == 0, res.output
-    assert outputs(project) == ["curves.png", "metrics.json", "summary.md"]
+    assert outputs(project) == ["curves.png", "headline.json", "metrics.json", "summary.html", "summary.md"]
     metrics = json.loads((project / "results" / "metrics.json").read_text())
     assert list(metrics) == [*ARCHS, "comparisons"]
     assert all(
@@ -233,6 +233,50 @@ def test_several_seeds_give_mean_and_sample_sd(project):
     assert "| two-level: seeds 0, 1, 2 and images resampled | 5 | +0.0100 | [+0.0073, +0.0127] |" in summary
     assert "so it covers the choice of\nimages, not training noise" in summary
     assert "so it covers training noise and the choice of\nimages together" in summary
+    # The headline: sd with several seeds, and the two-level interval (training noise included).
+    headline = json.loads((project / "results" / "headline.json").read_text())
+    assert headline["unet"] == {"iou_batch": 0.832, "sd_batch": 0.002, "iou_image": 0.802, "sd_image": 0.002}
+    assert headline["nested_unet"]["diff"] == 0.01
+    assert (headline["nested_unet"]["ci_low"], headline["nested_unet"]["ci_high"]) == (0.0073, 0.0127)
+
+
+def test_headline_holds_the_compared_figures_rounded_one_file_per_arch_too(project):
+    res = run(project, *ARCHS)
+    assert res.exit_code == 0, res.output
+    headline = json.loads((project / "results" / "headline.json").read_text())
+    assert list(headline) == list(ARCHS)
+    # One seed: no sd; the mean of the batch-pooled and the per-image IoU, as summary.md rounds them.
+    assert headline["unet"] == {"iou_batch": 0.83, "iou_image": 0.8}
+    # Every image of arch k scores 0.01 * k above U-Net's: the difference and both ends of its interval.
+    assert headline["nested_unet_ds"] == {
+        "iou_batch": 0.85, "iou_image": 0.82, "diff": 0.02, "ci_low": 0.02, "ci_high": 0.02
+    }
+    folder = project / "results" / "headline"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{arch}.json" for arch in ARCHS)
+    for arch in ARCHS:
+        assert json.loads((folder / f"{arch}.json").read_text()) == headline[arch]
+    # Aggregated again with fewer archs, the folder holds only those (no stale row).
+    res = run(project, "unet", "nested_unet")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in folder.iterdir()) == ["nested_unet.json", "unet.json"]
+
+
+def test_summary_html_renders_the_tables_of_summary_md(project):
+    res = run(project, *ARCHS)
+    assert res.exit_code == 0, res.output
+    page = (project / "results" / "summary.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<title>U-Net vs UNet++ on DSB2018</title>" in page
+    assert page.index("<h1>U-Net vs UNet++ on DSB2018</h1>") < page.index("<table>")
+    header, rows = summary_rows(project)
+    assert "<thead><tr><th>Architecture</th>" + "".join(f'<th class="r">{h}</th>' for h in header[1:]) in page
+    assert '<tr><td>UNet++ (<code>nested_unet</code>)</td><td class="r">' in page
+    assert f'<td class="r">{rows["nested_unet"][header.index("IoU per image")]}</td>' in page
+    assert page.count("<table>") == 2  # the summary and the comparisons
+    assert "<li><strong>IoU per image</strong>: intersection over union" in page
+    assert "<td>UNet++ (<code>nested_unet</code>) − U-Net (<code>unet</code>)</td>" in page
+    text = page.split("<body>")[1]
+    # No markdown left unrendered (Dice's note writes |P| for a pixel count).
+    assert "**" not in text and "`" not in text and "\n|" not in text and " | " not in text
 
 
 def test_a_missing_seed_is_named(project):
@@ -382,6 +426,7 @@ def test_bad_inputs_give_clear_errors_and_no_output(project, damage, message):
     assert res.exit_code == 1, res.output
     assert message in res.output and "Traceback" not in res.output
     assert outputs(project) == []  # results/ holds only the per-arch folders
+    assert not (project / "results" / "headline").exists()
 
 
 @pytest.mark.parametrize(

@@ -13,24 +13,26 @@ rule aggregate:
         per_image=expand(rules.evaluate.output.per_image, **RUNS),
         code=CODE["aggregate"],
     output:
-        metrics=report(
-            "results/metrics.json",
-            caption="../report/metrics.rst",
-            category="Results",
-            subcategory="Statistics",
-        ),
-        summary=report(
-            "results/summary.md",
+        # The report's first category: the summary table, rendered (the report previews HTML, not markdown).
+        summary_html=report(
+            "results/summary.html",
             caption="../report/summary.rst",
-            category="Results",
-            subcategory="Summary",
+            category="1. Results",
+            subcategory="1. Summary table",
         ),
         curves=report(
             "results/curves.png",
             caption="../report/curves.rst",
-            category="Results",
-            subcategory="Training curves",
+            category="1. Results",
+            subcategory="2. Training curves",
         ),
+        summary="results/summary.md",
+        # Every figure and comparison (dvc.yaml: a plain output, committed).
+        metrics="results/metrics.json",
+        # The DVC metric: the figures people compare, short keys (dvc metrics diff, dvc exp show).
+        headline="results/headline.json",
+        # The same, one file per arch: `dvc metrics show results/headline` prints a row per arch.
+        headline_rows=directory("results/headline"),
     log:
         "logs/aggregate.log",
     benchmark:

@@ -187,6 +187,7 @@ CODE = {
         "src/unetpp/evaluation/__init__.py",
         "src/unetpp/evaluation/aggregate.py",
         "src/unetpp/evaluation/compare.py",
+        "src/unetpp/evaluation/summary_html.py",
     ],
     "predict_test": [
         "src/unetpp/__init__.py",

@@ -1,4 +1,4 @@
-"""`unetpp aggregate`: every architecture and training seed side by side, in three files.
+"""`unetpp aggregate`: every architecture and training seed side by side.
 
 Inputs are derived from the options only (`<models-dir>/<arch>/seed<seed>/history.csv`,
 `.../train.json`, `<results-dir>/<arch>/seed<seed>/metrics.json`, and the
@@ -12,6 +12,11 @@ seed); `dvc metrics show/diff` flattens it to `unet.mean.iou_per_image` and so o
 When U-Net and a UNet++ variant are both aggregated it also holds `"comparisons":
 {"nested_unet_vs_unet": {"seeds": {"0": stats}, "pooled": stats}}`, the paired
 bootstrap of `unetpp.evaluation.compare` (`comparisons.nested_unet_vs_unet.pooled.mean_diff`, ...).
+
+`headline.json` holds only the figures people compare, under short keys, rounded as summary.md shows them
+(`headline`): it is the DVC metric, so `dvc metrics diff` and `dvc exp show` stay readable at 120 columns.
+`headline/<arch>.json` holds each arch's entry alone: `dvc metrics show results/headline` prints one row per
+arch with the same columns. `summary.html` is summary.md rendered, for `snakemake --report`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ import numpy as np
 from unetpp.atomic import atomic_path
 from unetpp.choices import ARCHITECTURES, DEFAULT_SELECTION_METRIC, REDUCTIONS
 from unetpp.errors import UnetppError
-from unetpp.evaluation.compare import compare_archs, comparison_markdown
+from unetpp.evaluation.compare import COMPARISONS, compare_archs, comparison_markdown, comparison_name
+from unetpp.evaluation.summary_html import markdown_to_html
 
 # IoU on the DSB2018 validation set at 96x96 as published by the original blog
 # post, which is the reference's batch-pooled validation IoU.
@@ -61,7 +67,11 @@ EVAL_KEYS = (
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
 # Reported when train.json has them (written by `unetpp train` since selection_metric exists).
 BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in REDUCTIONS)
-OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png")
+OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png", "headline.json", "summary.html")
+# The folder of headline/<arch>.json, one file per arch.
+HEADLINE_DIR = "headline"
+# The digits summary.md shows (and headline.json keeps).
+HEADLINE_DIGITS = 4
 
 Table = dict[str, dict[str, Any]]
 
@@ -398,6 +408,41 @@ PUBLISHED_NOTE = """- **Published IoU**: the IoU the original blog reports for t
 """
 
 
+def headline(table: Table, comparisons: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """`{arch: figures}`, rounded to summary.md's 4 decimals, keys short enough for a 120-column table.
+
+    `iou_batch`/`iou_image`: mean over seeds of the batch-pooled and the per-image validation IoU, with
+    `sd_batch`/`sd_image` (their sample sd) only with several seeds. A UNet++ variant compared with U-Net
+    also has `diff` (mean per-image IoU difference, UNet++ minus U-Net, seeds pooled) and its 95% interval
+    `ci_low`/`ci_high`: the two-level one (seeds, then images: training noise included) with several
+    seeds, else the paired bootstrap over the images.
+    """
+
+    def rounded(value: float) -> float:
+        return round(float(value), HEADLINE_DIGITS)
+
+    out: dict[str, dict[str, float]] = {}
+    for arch, row in table.items():
+        figures = {}
+        for key, name in (("iou_batch_pooled", "batch"), ("iou_per_image", "image")):
+            figures[f"iou_{name}"] = rounded(row["mean"][key])
+        for key, name in (("iou_batch_pooled", "batch"), ("iou_per_image", "image")):
+            if row["sd"][key] is not None:
+                figures[f"sd_{name}"] = rounded(row["sd"][key])
+        out[arch] = figures
+    for arch, baseline in COMPARISONS:
+        result = comparisons.get(comparison_name(arch, baseline))
+        if result is None:
+            continue
+        stats = result.get("two_level", result["pooled"])
+        out[arch].update(
+            diff=rounded(result["pooled"]["mean_diff"]),
+            ci_low=rounded(stats["ci95_low"]),
+            ci_high=rounded(stats["ci95_high"]),
+        )
+    return out
+
+
 def check_options(archs: Sequence[str], seeds: Sequence[int]) -> None:
     """Each --arch known and given once, each --seed given once, at least one of each."""
     if not archs:
@@ -421,7 +466,8 @@ def run_aggregate(
     out_dir: str | os.PathLike[str],
     content_sha256: str | None = None,
 ) -> list[Path]:
-    """Write `out_dir/{metrics.json,summary.md,curves.png}` over every (arch, seed); all three or none.
+    """Write `out_dir/{metrics.json,summary.md,curves.png,headline.json,summary.html}` and
+    `out_dir/headline/<arch>.json` over every (arch, seed); all of them or none.
 
     With U-Net and a UNet++ variant among `archs`, both files also hold their paired per-image comparison.
     `content_sha256` is the digest the data was checked against; only the stage1_train release's puts
@@ -436,12 +482,19 @@ def run_aggregate(
     comparisons = compare_archs(archs, seeds, Path(results_dir))
     document: dict[str, Any] = {**table, "comparisons": comparisons} if comparisons else dict(table)
     markdown = summary_markdown(table, results, content_sha256 == STAGE1_TRAIN_CONTENT_SHA256) + comparison_markdown(comparisons, seeds)
+    figures = headline(table, comparisons)
     fig = curves_figure(results)
     out = Path(out_dir)
-    targets = [out / name for name in OUTPUT_NAMES]
+    targets = [out / name for name in OUTPUT_NAMES] + [out / HEADLINE_DIR]
     with contextlib.ExitStack() as stack:
-        tmp_json, tmp_md, tmp_png = (stack.enter_context(atomic_path(t)) for t in targets)
+        tmp_json, tmp_md, tmp_png, tmp_headline, tmp_html, tmp_dir = (
+            stack.enter_context(atomic_path(t, is_dir=t.name == HEADLINE_DIR)) for t in targets
+        )
         tmp_json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         tmp_md.write_text(markdown, encoding="utf-8")
         fig.savefig(tmp_png, format="png")
+        tmp_headline.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        tmp_html.write_text(markdown_to_html(markdown, markdown.splitlines()[0].lstrip("# ")), encoding="utf-8")
+        for arch, values in figures.items():
+            (tmp_dir / f"{arch}.json").write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
     return targets
