@@ -268,13 +268,15 @@ def test_summary_html_renders_the_tables_of_summary_md(project):
     assert page.startswith("<!DOCTYPE html>") and "<title>U-Net vs UNet++ on DSB2018</title>" in page
     assert page.index("<h1>U-Net vs UNet++ on DSB2018</h1>") < page.index("<table>")
     header, rows = summary_rows(project)
-    assert "<thead><tr><th>Architecture</th>" + "".join(f'<th class="r">{h}</th>' for h in header[1:]) in page
-    assert '<tr><td>UNet++ (<code>nested_unet</code>)</td><td class="r">' in page
-    assert f'<td class="r">{rows["nested_unet"][header.index("IoU per image")]}</td>' in page
+    right = '<th style="text-align:right">'
+    assert "<thead>\n<tr>\n<th style=\"text-align:left\">Architecture</th>\n" + "".join(
+        f"{right}{h}</th>\n" for h in header[1:]) in page
+    assert '<td style="text-align:left">UNet++ (<code>nested_unet</code>)</td>' in page
+    assert f'<td style="text-align:right">{rows["nested_unet"][header.index("IoU per image")]}</td>' in page
     assert page.count("<table>") == 2  # the summary and the comparisons
     assert "<li><strong>IoU per image</strong>: intersection over union" in page
-    assert "<td>UNet++ (<code>nested_unet</code>) − U-Net (<code>unet</code>)</td>" in page
-    text = page.split("<body>")[1]
+    assert "UNet++ (<code>nested_unet</code>) − U-Net (<code>unet</code>)</td>" in page
+    text = page.split("</style>")[1]
     # No markdown left unrendered (Dice's note writes |P| for a pixel count).
     assert "**" not in text and "`" not in text and "\n|" not in text and " | " not in text
 
