@@ -18,6 +18,7 @@ STYLE = f"""
 .{WRAPPER} th {{ background: #f2f2f2; }}
 .{WRAPPER} td[style*="right"] {{ font-variant-numeric: tabular-nums; }}
 .{WRAPPER} code {{ font-size: 90%; background: #f4f4f4; padding: 0 2px; }}
+.{WRAPPER} code::before, .{WRAPPER} code::after {{ content: none; }}
 """
 
 
