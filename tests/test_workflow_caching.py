@@ -125,6 +125,10 @@ def test_the_report_holds_the_results_with_captions(project: Path) -> None:
         # The captions (workflow/report/*.rst) and the workflow description.
         for phrase in ("Summary table", "Training curves", "Statistics", "Sample predictions of", "U-Net vs UNet++"):
             assert phrase in html, phrase
+        # The landing text (the workflow description) holds the rendered summary table itself.
+        description = html[html.index("var workflow_desc"):]
+        description = description[:description.index("</script>")]
+        assert 'class=\\"unetpp-summary\\"' in description and "Epochs run" in description
         # Synthetic data: summary.md names neither DSB2018 nor the published IoU.
         summary = (project / "results/summary.md").read_text()
         assert summary.startswith("# U-Net vs UNet++\n") and "Published" not in summary
@@ -227,7 +231,7 @@ def test_touch_accepts_an_edit_that_keeps_the_outputs(project: Path) -> None:
 
 
 def iou_changes(diff: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """{"unet.iou_per_image": (old, new), ...} from `dvc metrics diff --json`."""
+    """{"unet.iou_image": (old, new), ...} from `dvc metrics diff --json` (results/headline.json's keys)."""
     changes = {}
     for metrics in diff.values():
         for name, values in metrics.items():
@@ -267,14 +271,14 @@ def test_metrics_diff_between_branches(project: Path) -> None:
     diff = json.loads(run([DVC, "metrics", "diff", "main", "higher-lr", "--all", "--json"], cwd=project).stdout)
     changes = iou_changes(diff)
     for arch in params["runs"]["arch"]:
-        old, new = changes[f"{arch}.mean.iou_per_image"]
-        assert (old, new) == changes[f"{arch}.seeds.0.iou_per_image"]
-        assert 0.0 <= old <= 1.0 and 0.0 <= new <= 1.0
+        for key in ("iou_image", "iou_batch"):
+            old, new = changes[f"{arch}.{key}"]
+            assert 0.0 <= old <= 1.0 and 0.0 <= new <= 1.0
     changed = {name for name, (old, new) in changes.items() if old != new}
     assert changed, changes
     # The plain table lists what changed, with the difference.
     text = run([DVC, "metrics", "diff", "main", "higher-lr"], cwd=project).stdout
-    assert "results/metrics.json" in text and "Change" in text
+    assert "results/headline.json" in text and "Change" in text
     assert all(name in text for name in changed), text
 
     # The validation curve of every run (a plot of the train stage), on both branches.
