@@ -422,3 +422,13 @@ def test_real_zip_linked_by_the_user_is_used_without_a_download(server: Server, 
     assert record["origin"] == "existing" and (record["images"], record["masks"]) == (670, 29461)
     snakemake(project, RECORD, "--forcerun", "fetch")  # the target first: --forcerun takes every name after it
     assert server.requests == [] and raw.is_symlink() and raw.resolve() == real_zip.resolve()
+
+
+def test_an_unreadable_record_is_named_with_a_recovery_that_reruns_nothing(tmp_path):
+    record = tmp_path / "stage1_train.verified.json"
+    record.write_text("{not json")
+    with pytest.raises(UnetppError) as caught:
+        Verification.read(record)
+    message = str(caught.value)
+    assert message.startswith(f"{record}: cannot read the verification record")
+    assert "delete it and run the pipeline again" in message and "--forcerun" not in message

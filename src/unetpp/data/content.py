@@ -119,6 +119,7 @@ class Verification:
             return cls(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError) as exc:
             raise UnetppError(
-                f"{path}: cannot read the verification record of `unetpp fetch` ({exc}); run the fetch stage again "
-                "(`snakemake --forcerun fetch` or `dvc repro -f fetch`)."
+                f"{path}: cannot read the verification record of `unetpp fetch` ({exc}); delete it and run the "
+                "pipeline again (`snakemake` or `dvc repro`): fetch writes it anew, and with the data unchanged "
+                "nothing after fetch reruns."
             ) from exc
