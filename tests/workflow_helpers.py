@@ -28,7 +28,8 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = BIN / "snakemake"
 DVC = BIN / "dvc"
 GIT = shutil.which("git")
-STAGE_COMMANDS = ("synth", "check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+STAGE_COMMANDS = ("synth", "check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate",
+                  "compare_variants")
 # The settings every workflow test runs with: a whole pipeline in about a minute of CPU.
 TINY: dict[str, dict[str, Any]] = {
     "preprocess": {"workers": 1},
