@@ -100,7 +100,7 @@ def variant_markdown(document: dict[str, Any]) -> str:
         for arch, row in variant["archs"].items():
             seconds = row["train_seconds"]["mean"]
             lines.append(
-                f"| {name} | {variant['size'] or 'n/a'} | {ARCHITECTURES[arch].display} | "
+                f"| {name} | {variant['size'] or 'n/a'} | {ARCHITECTURES[arch].display_name} | "
                 f"{_cell(row['iou_native_per_image'], 4)} | {_cell(row['iou_per_image'], 4)} | "
                 f"{_cell(row['dice_per_image'], 4)} | {_cell(row['best_epoch'], 0)} | {_cell(row['epochs_run'], 0)} | "
                 f"{format_duration(seconds) if seconds is not None else 'n/a'} | {row['n_seeds']} |"
@@ -118,7 +118,7 @@ def variant_markdown(document: dict[str, Any]) -> str:
             if stats["mean_diff"] is None:
                 continue
             arch = comparison.removesuffix("_vs_unet")
-            label = f"{ARCHITECTURES[arch].display if arch in ARCHITECTURES else arch} - U-Net"
+            label = f"{ARCHITECTURES[arch].display_name if arch in ARCHITECTURES else arch} - U-Net"
             lines.append(
                 f"| {name} | {label} | {stats['mean_diff']:+.4f} | "
                 f"[{stats['ci95_low']:+.4f}, {stats['ci95_high']:+.4f}] |"
