@@ -106,12 +106,17 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
         return
     test_sets = [test_set["name"] for test_set in workflow.config["test"]["sets"]]
     variants = [variant["name"] for variant in workflow.config["run_variants"]]
+    # In pipeline order: committing a stage can make DVC write a .gitignore beside its cached output
+    # (results/<variant>/runs/...), inside the folders aggregate depends on, so the folder deps are hashed last.
+    order = ["check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate",
+             "predict_test", "aggregate", "compare_variants"]
     stages = sorted(
         {
             dvc_stage_name(job, test_sets, variants)
             for job in workflow.dag.jobs
             if job.rule.name != "all"
-        }
+        },
+        key=lambda name: (order.index(name.split("@")[0]) if name.split("@")[0] in order else len(order), name),
     )
     if not stages:
         note("no jobs in this run; dvc.lock not updated")
