@@ -27,6 +27,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/compare_variants.smk"
 include: "workflow/rules/predict_test.smk"
 include: "workflow/rules/record.smk"
 
@@ -34,7 +35,8 @@ include: "workflow/rules/record.smk"
 rule all:
     default_target: True
     input:
-        rules.aggregate.output,
+        # Each variant's aggregate (its inputs) and the table of all variants.
+        rules.compare_variants.output,
         # The test-set stage: every test set x run; nothing while test.sets is [].
         expand(rules.predict_test.output.out, set=list(TEST_SETS), **RUNS),
 

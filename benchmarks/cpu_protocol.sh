@@ -2,6 +2,11 @@
 # Start, or restart after an interruption, the reference protocol on a CPU machine in the background.
 #
 #   benchmarks/cpu_protocol.sh [RUN_ROOT]          (RUN_ROOT defaults to ~/runs)
+#   VARIANTS="reference augment authors size192" benchmarks/cpu_protocol.sh ~/runs-grid   (the variant grid)
+#
+# VARIANTS (default: the clone's params.yaml as committed, i.e. the reference alone) names the protocol
+# variants of params.yaml to run: the clone's run_variants and preprocess.sizes are set to them (an edit of the
+# clone's params.yaml, so the onsuccess hook still records the run in its dvc.lock).
 #
 # The run lives outside any working copy used for development: its own clone of this repository
 # ($RUN_ROOT/unetpp, made from this checkout's HEAD the first time and never pulled by this script), its
@@ -35,6 +40,25 @@ TARGET="$(cd "$(dirname "$RAW")" && pwd)/$(basename "$RAW")"
 mkdir -p data/raw
 [ "$(readlink data/raw/stage1_train.zip 2>/dev/null)" = "$TARGET" ] || ln -sfn "$TARGET" data/raw/stage1_train.zip
 
+if [ -n "${VARIANTS:-}" ]; then
+    # run_variants: [*a, *b] (aliases of the declared variants) and their distinct sizes, in the clone only.
+    .venv/bin/python - "$VARIANTS" <<'PY'
+import re, sys, yaml
+names = sys.argv[1].split()
+text = open("params.yaml").read()
+declared = yaml.safe_load(text)["variants"]
+unknown = [n for n in names if n not in declared]
+if unknown:
+    sys.exit(f"VARIANTS: {', '.join(unknown)} not declared in params.yaml (declared: {', '.join(declared)})")
+sizes = list(dict.fromkeys(declared[n]["size"] for n in names))
+text = re.sub(r"(?m)^run_variants:\n(?:- .*\n)+", "run_variants:\n" + "".join(f"- *{n}\n" for n in names), text)
+text = re.sub(r"(?m)^(  sizes:\n)(?:  - .*\n)+", lambda m: m.group(1) + "".join(f"  - {s}\n" for s in sizes), text)
+for n in names:  # an anchor `dvc exp run -S` dropped
+    text = re.sub(rf"(?m)^  {re.escape(n)}:\s*$", f"  {n}: &{n}", text)
+open("params.yaml", "w").write(text)
+print(f"variants: {' '.join(names)}; sizes: {sizes}")
+PY
+fi
 export UNETPP_CHECKPOINT_DIR=$RUN_ROOT/checkpoints
 # shellcheck disable=SC1091
 . .venv/bin/activate

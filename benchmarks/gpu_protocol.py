@@ -19,6 +19,21 @@ The `unetpp` commands run as `python -m unetpp` with `src/` on PYTHONPATH,
 so no install step is needed (the machine's own torch is used). The defaults
 are the protocol's values in params.yaml (train, predict and evaluate).
 
+The protocol variants (params.yaml `variants`): `--variant NAME` (repeatable) or `--grid` (all four:
+reference, augment, authors, size192) runs each variant's (arch, seed) runs with its size, block,
+augment, batch size and lr, with `--data` a pattern holding `{size}` (data/processed/dsb2018_{size}.h5:
+copy the 96 and 192 files) and `--interim data/interim/stage1_train.h5` for the native-size scores; the
+layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
+results/variants/<variant>/ and results/variants.md from `unetpp compare-variants`). The whole grid for
+seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-run equivalents, 7x the
+9 runs that take about 5 minutes with --jobs 3 on one H200. The 96x96 runs leave most of the GPU idle, so
+--jobs 9 is proposed (the size192 runs start first, the longest first); expect roughly 12-20 minutes
+(an estimate, not measured), e.g.
+
+    python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
+        --interim data/interim/stage1_train.h5 --split data/processed/split.json \
+        --work gpu_grid --archive gpu_grid.tar.gz --jobs 9
+
 Each train.json records the commit of the code only if `src/` is a tracked
 part of a git checkout; for a copy of `src/` and `benchmarks/` made elsewhere,
 pass `--source-commit $(git rev-parse HEAD)` of the checkout it was copied
@@ -42,8 +57,16 @@ REPO = Path(__file__).resolve().parents[1]
 # runs `unetpp` only as a subprocess.
 STAGE1_TRAIN_CONTENT_SHA256 = "9ab049873a11411440d9027c902103a230434e55382bbbfe7f974f3f88fd743c"
 ARCHS = ("unet", "nested_unet", "nested_unet_ds")
+# The protocol variants of params.yaml (a copy, as above): the values each changes.
+REFERENCE = {"size": 96, "block": "vgg", "augment": "none", "batch_size": 16, "lr": 3e-4}
+VARIANTS = {
+    "reference": REFERENCE,
+    "augment": {**REFERENCE, "augment": "flips_colour"},
+    "authors": {**REFERENCE, "block": "authors"},
+    "size192": {**REFERENCE, "size": 192},
+}
 SMALL_FILES = ("history.csv", "train.json", "metrics.json", "per_image.csv", "samples.png", "summary.md",
-               "curves.png", "status.json")
+               "curves.png", "status.json", "variants.md", "variants.json")
 
 
 def unetpp(*args: str) -> list[str]:
@@ -73,25 +96,44 @@ def run_logged(cmd: list[str], log: Path, env: dict[str, str], deadline: float) 
     return proc.returncode == 0
 
 
+def variant_args(args: argparse.Namespace, name: str) -> argparse.Namespace:
+    """args for the runs of variant `name`: its data file, batch size, lr, block and augment."""
+    values = VARIANTS[name]
+    return argparse.Namespace(**{**vars(args), "data": Path(str(args.data).format(size=values["size"])),
+                                 "batch_size": values["batch_size"], "lr": values["lr"], "block": values["block"],
+                                 "augment": values["augment"], "variant": name})
+
+
+def run_dirs(args: argparse.Namespace, arch: str, seed: int) -> tuple[Path, Path, Path]:
+    """(model folder, results folder, log) of one run: the workflow's layout for a variant, else the old one."""
+    work: Path = args.work
+    variant = getattr(args, "variant", None)
+    if variant is None:
+        return (work / "models" / arch / f"seed{seed}", work / "results" / arch / f"seed{seed}",
+                work / "logs" / f"{arch}-seed{seed}.log")
+    return (work / "models" / variant / arch / f"seed{seed}", work / "results" / variant / "runs" / arch / f"seed{seed}",
+            work / "logs" / variant / f"{arch}-seed{seed}.log")
+
+
 def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str], deadline: float) -> bool:
     """train -> predict -> evaluate for one (arch, seed); False if any step failed or ran out of time."""
     work: Path = args.work
-    model_dir = work / "models" / arch / f"seed{seed}"
-    result_dir = work / "results" / arch / f"seed{seed}"
-    log = work / "logs" / f"{arch}-seed{seed}.log"
+    model_dir, result_dir, log = run_dirs(args, arch, seed)
+    variant_options = ("--block", args.block, "--augment", args.augment) if getattr(args, "variant", None) else ()
+    interim = ("--interim", str(args.interim)) if getattr(args, "interim", None) else ()
     steps = [
         unetpp("train", "--data", str(args.data), "--split", str(args.split), "--arch", arch,
                "--epochs", str(args.epochs), "--patience", str(args.patience), "--lr", str(args.lr),
                "--batch-size", str(args.batch_size), "--seed", str(seed), "--device", args.device,
                "--precision", args.precision, "--selection-metric", args.selection_metric,
-               "--layout", args.layout, "--num-threads", str(args.threads), "--out", str(model_dir),
+               "--layout", args.layout, "--num-threads", str(args.threads), *variant_options, "--out", str(model_dir),
                "--checkpoint-dir", str(work / "checkpoints"), "--no-progress"),
         unetpp("predict", "--model", str(model_dir / "model.pt"), "--data", str(args.data), "--split",
                str(args.split), "--subset", "val", "--batch-size", str(args.batch_size), "--device", args.device,
                "--precision", args.precision, "--out", str(result_dir / "predictions.h5"),
                "--figure", str(result_dir / "samples.png"), "--no-progress"),
         unetpp("evaluate", "--pred", str(result_dir / "predictions.h5"), "--data", str(args.data),
-               "--split", str(args.split), "--subset", "val", "--batch-size", "16",
+               "--split", str(args.split), "--subset", "val", "--batch-size", "16", *interim,
                "--out", str(result_dir / "metrics.json"), "--per-image", str(result_dir / "per_image.csv")),
     ]
     return all(run_logged(cmd, log, env, deadline) for cmd in steps)
@@ -108,12 +150,13 @@ def pack(work: Path, archive: Path, lock: threading.Lock) -> None:
         os.replace(tmp, archive)
 
 
-def complete_seeds(work: Path, archs: list[str], seeds: list[int]) -> list[int]:
-    """The seeds for which every arch has its three aggregate inputs."""
+def complete_seeds(work: Path, archs: list[str], seeds: list[int], variant: str | None = None) -> list[int]:
+    """The seeds for which every arch has its three aggregate inputs (of `variant`, in its layout)."""
     def done(arch: str, seed: int) -> bool:
-        return all((work / sub / arch / f"seed{seed}" / name).is_file()
-                   for sub, name in (("models", "history.csv"), ("models", "train.json"),
-                                     ("results", "metrics.json"), ("results", "per_image.csv")))
+        model_dir, result_dir, _ = run_dirs(argparse.Namespace(work=work, variant=variant), arch, seed)
+        return all((folder / name).is_file()
+                   for folder, name in ((model_dir, "history.csv"), (model_dir, "train.json"),
+                                        (result_dir, "metrics.json"), (result_dir, "per_image.csv")))
 
     return [s for s in seeds if all(done(a, s) for a in archs)]
 
@@ -139,7 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-sha256", default=STAGE1_TRAIN_CONTENT_SHA256,
                         help="data.content_sha256 of the raw data the HDF5 came from [the stage1_train release: "
                              "its summary gets the published column]")
-    parser.add_argument("--jobs", type=int, default=3, help="(arch, seed) runs at once on the one GPU")
+    parser.add_argument("--jobs", type=int, default=3, help="(arch, seed) runs at once on the one GPU [9 for --grid]")
+    parser.add_argument("--variant", dest="variants", action="append", choices=list(VARIANTS),
+                        help="a protocol variant to run (repeatable; --data then holds {size}); overrides --lr, "
+                             "--batch-size")
+    parser.add_argument("--grid", action="store_true", help="every variant: reference, augment, authors, size192")
+    parser.add_argument("--interim", type=Path, default=None,
+                        help="data/interim/stage1_train.h5: evaluate also scores at native size (`--interim`)")
     parser.add_argument("--deadline", type=float, default=None,
                         help="seconds from now after which running jobs are stopped and the rest skipped")
     parser.add_argument("--source-commit", default=os.environ.get("UNETPP_SOURCE_COMMIT"),
@@ -153,12 +202,17 @@ def resolve_paths(args: argparse.Namespace, start: Path) -> argparse.Namespace:
 
     The commands run from the checkout root, so a path as the user typed it would point elsewhere there.
     """
-    for name in ("data", "split", "work", "archive"):
+    for name in ("data", "split", "work", "archive", "interim"):
+        if getattr(args, name, None) is None:
+            continue
         path: Path = getattr(args, name).expanduser()
         setattr(args, name, path if path.is_absolute() else start / path)
-    for name in ("data", "split"):
-        if not getattr(args, name).is_file():
-            raise SystemExit(f"--{name} {getattr(args, name)} does not exist (relative paths are taken from {start})")
+    variants = (list(VARIANTS) if getattr(args, "grid", False) else getattr(args, "variants", None)) or []
+    datas = [Path(str(args.data).format(size=VARIANTS[v]["size"])) for v in variants] or [args.data]
+    for name, path in [*(("data", d) for d in dict.fromkeys(datas)), ("split", args.split),
+                       *([("interim", args.interim)] if getattr(args, "interim", None) else [])]:
+        if not path.is_file():
+            raise SystemExit(f"--{name} {path} does not exist (relative paths are taken from {start})")
     return args
 
 
@@ -166,6 +220,9 @@ def main() -> int:
     args = resolve_paths(build_parser().parse_args(), Path.cwd())
     archs = args.archs or list(ARCHS)
     seeds = args.seeds or [0, 1, 2]
+    variants = list(VARIANTS) if args.grid else args.variants
+    if variants:
+        return run_variants(args, variants, archs, seeds)
     args.work.mkdir(parents=True, exist_ok=True)
     args.archive.parent.mkdir(parents=True, exist_ok=True)
     # Leave a minute after the deadline to aggregate, export progress and pack.
@@ -206,6 +263,55 @@ def main() -> int:
     pack(args.work, args.archive, lock)
     print(f"aggregated seeds {finished} of {seeds}; archive {args.archive} "
           f"({args.archive.stat().st_size / 1e6:.1f} MB) after {time.monotonic() - started:.0f} s", flush=True)
+    return status
+
+
+def run_variants(args: argparse.Namespace, variants: list[str], archs: list[str], seeds: list[int]) -> int:
+    """Every (variant, arch, seed) run, one aggregate per variant, then the variant table; packed as main() does."""
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.archive.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (args.deadline - 60 if args.deadline else 10 * 365 * 86400)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+           "UNETPP_CACHE_DIR": str(args.work / "cache")}
+    if args.source_commit:
+        env["UNETPP_SOURCE_COMMIT"] = args.source_commit
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def job(item: tuple[str, str, int]) -> tuple[str, str, int, bool]:
+        variant, arch, seed = item
+        ok = time.monotonic() < deadline and one_run(arch, seed, variant_args(args, variant), env, deadline)
+        print(f"{variant} {arch} seed {seed}: {'done' if ok else 'NOT done'} after {time.monotonic() - started:.0f} s",
+              flush=True)
+        pack(args.work, args.archive, lock)
+        return variant, arch, seed, ok
+
+    # Seed-major (whole seeds finish first under a deadline); within a seed the larger sizes first (longest first).
+    order = [(v, a, s) for s in seeds for v in sorted(variants, key=lambda v: -VARIANTS[v]["size"]) for a in archs]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        outcomes = list(pool.map(job, order))
+    status = 0 if all(ok for *_, ok in outcomes) else 1
+    aggregated = {}
+    for variant in variants:
+        finished = complete_seeds(args.work, archs, seeds, variant)
+        aggregated[variant] = finished
+        if not finished:
+            continue
+        cmd = unetpp("aggregate", "--models-dir", str(args.work / "models" / variant), "--results-dir",
+                     str(args.work / "results" / variant / "runs"), "--out", str(args.work / "results" / "variants" / variant),
+                     "--content-sha256", args.content_sha256,
+                     *[x for a in archs for x in ("--arch", a)], *[x for s in finished for x in ("--seed", str(s))])
+        if not run_logged(cmd, args.work / "logs" / "aggregate" / f"{variant}.log", env, time.monotonic() + 120):
+            status = 1
+    if any(aggregated.values()):
+        cmd = unetpp("compare-variants", "--variants-dir", str(args.work / "results" / "variants"),
+                     "--out", str(args.work / "results" / "variants.md"),
+                     "--json", str(args.work / "results" / "variants.json"))
+        if not run_logged(cmd, args.work / "logs" / "compare_variants.log", env, time.monotonic() + 120):
+            status = 1
+    pack(args.work, args.archive, lock)
+    print(f"aggregated {aggregated}; archive {args.archive} ({args.archive.stat().st_size / 1e6:.1f} MB) "
+          f"after {time.monotonic() - started:.0f} s", flush=True)
     return status
 
 

@@ -56,8 +56,10 @@ def test_the_demo_runs_in_its_own_folder_and_leaves_git_clean(tmp_path: Path) ->
     result = subprocess.run(["bash", "-c", demo_command()], cwd=project, env=tool_env(), capture_output=True,
                             text=True, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Results (in {project / '.test'}): results/summary.md" in result.stderr
-    assert (project / ".test/results/summary.md").is_file() and (project / ".test/results/curves.png").is_file()
+    assert f"Results (in {project / '.test'}): results/variants.md" in result.stderr
+    summary = project / ".test/results/variants/reference"
+    assert (summary / "summary.md").is_file() and (summary / "curves.png").is_file()
+    assert "| reference | 32 | U-Net |" in (project / ".test/results/variants.md").read_text()
     assert git(project, "status", "--porcelain", "--untracked-files=all") == ""
     for name in ("results", "models", "data", "logs", ".snakemake"):
         assert not (project / name).exists(), name

@@ -16,12 +16,18 @@ pytestmark = pytest.mark.slow
 WIDTH = 120
 
 
-def documented_commands() -> list[str]:
-    """The `dvc metrics show|diff` and `dvc exp show` lines of docs/pipeline.md's DVC section."""
+def documented_commands() -> list[tuple[str, str]]:
+    """(folder, command) of the `dvc metrics show|diff` and `dvc exp show` lines of docs/pipeline.md's DVC
+    section; a line may start with `cd FOLDER && `."""
     text = (REPO / "docs" / "pipeline.md").read_text()
     section = text.split("## DVC: reproduce, experiment, compare")[1].split("\n## ")[0]
     lines = [re.sub(r"\s+#.*$", "", line) for line in section.splitlines()]
-    return [line for line in lines if re.match(r"dvc (metrics (show|diff)|exp show)\b", line)]
+    found = []
+    for line in lines:
+        match = re.match(r"(?:cd (\S+) && )?(dvc (?:metrics (?:show|diff)|exp show)\b.*)", line)
+        if match:
+            found.append((match.group(1) or ".", match.group(2)))
+    return found
 
 
 def aggregate(project, fake, *seeds: int) -> None:
@@ -30,7 +36,7 @@ def aggregate(project, fake, *seeds: int) -> None:
         args += ["--arch", arch]
     for seed in seeds:
         args += ["--seed", str(seed)]
-    run([*args, "--content-sha256", "any", "--out", "results"], cwd=project)
+    run([*args, "--content-sha256", "any", "--out", "results/variants/reference"], cwd=project)
 
 
 def test_documented_dvc_tables_fit_120_columns(tmp_path):
@@ -59,17 +65,17 @@ def test_documented_dvc_tables_fit_120_columns(tmp_path):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(b"")
     params = read_params(project)
-    params["train"]["lr"] = 0.001
+    params["variants"]["reference"]["lr"] = 0.001
     write_params(project, params)
     run([DVC, "exp", "save", "-n", "lr-0.001-six-seeds", "--force"], cwd=project)
 
     commands = documented_commands()
-    assert [c.split()[:3] for c in commands] == [
+    assert [c.split()[:3] for _, c in commands] == [
         ["dvc", "metrics", "show"], ["dvc", "metrics", "diff"], ["dvc", "exp", "show"], ["dvc", "exp", "show"]
     ]
     outputs = {}
-    for command in commands:
-        result = run([DVC, *shlex.split(command)[1:]], cwd=project)
+    for folder, command in commands:
+        result = run([DVC, *shlex.split(command)[1:]], cwd=project / folder)
         lines = result.stdout.splitlines()
         assert lines and max(map(len, lines)) <= WIDTH, f"{command}\n{result.stdout}"
         outputs[command] = result.stdout
@@ -79,9 +85,9 @@ def test_documented_dvc_tables_fit_120_columns(tmp_path):
         "Path", "ci_high", "ci_low", "diff", "iou_batch", "iou_image", "sd_batch", "sd_image"
     ]
     assert [line.split()[0] for line in rows.splitlines()[1:]] == [
-        f"results/headline/{arch}.json" for arch in sorted(ARCHS)
+        f"headline/{arch}.json" for arch in sorted(ARCHS)
     ]
     assert "nested_unet_ds.ci_low" in diff and "unet.sd_image" in diff
-    assert "lr-0.001-six-seeds" in iou and "train.lr" in iou and "nested_unet_ds.iou_batch" in iou
+    assert "lr-0.001-six-seeds" in iou and "variants.reference.lr" in iou and "nested_unet_ds.iou_batch" in iou
     assert "iou_image" not in iou and ".diff" not in iou
     assert "nested_unet.diff" in differences and "nested_unet_ds.diff" in differences and "iou" not in differences

@@ -1,7 +1,8 @@
 """Both tools rerun exactly what a params.yaml edit affects, and share one record.
 
 One small project (16 synthetic images preprocessed to 32x32, 1 epoch per arch,
-CPU) is built once per module with `snakemake`; its onsuccess hook runs
+CPU; two protocol variants, reference and augment, sharing the 32x32 file) is
+built once per module with `snakemake`; its onsuccess hook runs
 `dvc commit -f`, so dvc.lock matches what Snakemake built. The plans after an
 edit are read without running anything: `snakemake -n` lists every job to run,
 `dvc status` lists the stages whose own deps changed (DVC finds the downstream
@@ -27,6 +28,8 @@ import pytest
 
 from workflow_helpers import (
     DVC,
+    declared_variants,
+    set_run_variants,
     GIT,
     GITIGNORE,
     REPO,
@@ -55,7 +58,7 @@ PER_RUN_STAGES = ("train", "predict", "evaluate")
 def snakemake_job_names(project: Path, *targets: str) -> set[str]:
     """Snakemake's plan (for `targets`, default everything) as DVC stage names (`train@unet-0`), rule `all` left out."""
     jobs, _ = snakemake_plan(project, *targets)
-    return {dvc_stage_name(job) for job in jobs}
+    return {dvc_stage_name(job, (), declared_variants(project)) for job in jobs}
 
 
 def downstream(stages: list[Job], changed: set[str]) -> set[str]:
@@ -79,6 +82,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if GIT is None:
         pytest.skip("git is not installed")
     project = tiny_workspace(tmp_path_factory.mktemp("workflow") / "project")
+    params = read_params(project)
+    set_run_variants(params, ["reference", "augment"])
+    write_params(project, params)
     (project / ".gitignore").write_text(GITIGNORE)
     git(project, "init", "-q", "-b", "main")
     synth(project, project / read_params(project)["data"]["raw"], 16, 0, "48x48", "48x64")
@@ -92,10 +98,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_the_hook_commits_the_stages_of_each_run(project: Path) -> None:
     first, second = (project / "logs/dvc_commit.log").read_text().splitlines()
-    # The partial run built and committed only the data stages; aggregate etc. were left alone.
-    assert first.endswith(" dvc commit -f check_params fetch ingest preprocess split: done")
+    # The partial run built and committed only the data stages it needs (split reads the interim ids).
+    assert first.endswith(" dvc commit -f check_params fetch ingest split: done")
     every = set().union(*(stage_names(stage, read_params(project)) for stage in PIPELINE))
-    assert "train@unet-0" in every
+    assert {"train@variant0-unet-0", "train@variant1-unet-0", "preprocess@32", "compare_variants"} <= every
     assert set(second.split(" dvc commit -f ")[1].removesuffix(": done").split()) == every
 
 
@@ -108,8 +114,13 @@ def test_after_a_run_both_tools_have_nothing_to_do(project: Path) -> None:
     assert "Data and pipelines are up to date." in repro.stdout + repro.stderr
     # Big files are in the DVC cache and ignored by git; small results are committed.
     tracked = set(git(project, "ls-files").split())
-    assert "results/metrics.json" in tracked and "models/unet/seed0/history.csv" in tracked
-    assert "models/unet/seed0/model.pt" not in tracked and "data/processed/dsb2018_32.h5" not in tracked
+    assert "results/variants/reference/metrics.json" in tracked and "models/augment/unet/seed0/history.csv" in tracked
+    assert "results/variants.json" in tracked and "results/variants.md" in tracked
+    assert "models/reference/unet/seed0/model.pt" not in tracked and "data/processed/dsb2018_32.h5" not in tracked
+    # The table has both variants, each with its native-size IoU.
+    table = json.loads((project / "results/variants.json").read_text())
+    assert list(table) == ["reference", "augment"] and table["augment"]["size"] == 32
+    assert table["reference"]["archs"]["unet"]["iou_native_per_image"]["mean"] is not None
 
 
 def test_the_report_holds_the_results_with_captions(project: Path) -> None:
@@ -117,11 +128,12 @@ def test_the_report_holds_the_results_with_captions(project: Path) -> None:
     run([SNAKEMAKE, "--report", report], cwd=project)
     try:
         html = report.read_text()
-        for name in ("results/summary.md", "results/curves.png", "results/metrics.json"):
+        for name in ("results/variants/reference/summary.md", "results/variants/augment/curves.png",
+                     "results/variants/reference/metrics.json", "results/variants.md"):
             assert name in html, name
         params = read_params(project)
         for arch in params["runs"]["arch"]:
-            assert f"results/runs/{arch}/seed0/samples.png" in html, arch
+            assert f"results/reference/runs/{arch}/seed0/samples.png" in html, arch
         # The captions (workflow/report/*.rst) and the workflow description.
         for phrase in ("Summary table", "Training curves", "Statistics", "Sample predictions of", "U-Net vs UNet++"):
             assert phrase in html, phrase
@@ -130,7 +142,7 @@ def test_the_report_holds_the_results_with_captions(project: Path) -> None:
         description = description[:description.index("</script>")]
         assert 'class=\\"unetpp-summary\\"' in description and "Epochs run" in description
         # Synthetic data: summary.md names neither DSB2018 nor the published IoU.
-        summary = (project / "results/summary.md").read_text()
+        summary = (project / "results/variants/reference/summary.md").read_text()
         assert summary.startswith("# U-Net vs UNet++\n") and "Published" not in summary
         # The repository's .gitignore keeps the report out of git.
         assert "report.html" in run([GIT, "check-ignore", "report.html"], cwd=REPO).stdout
@@ -138,38 +150,56 @@ def test_the_report_holds_the_results_with_captions(project: Path) -> None:
         report.unlink(missing_ok=True)
 
 
-def stage_names(stage: str, params: dict[str, Any]) -> set[str]:
-    """The DVC stage names of one stage: `train@unet-0`... for the per-(arch, seed) ones."""
+def stage_names(stage: str, params: dict[str, Any], variants: list[int] | None = None) -> set[str]:
+    """The DVC stage names of one stage: `train@variant0-unet-0`... for the per-run ones, `aggregate@variant0`,
+    `preprocess@32`; `variants`: only those positions of run_variants (default all)."""
+    indices = range(len(params["run_variants"])) if variants is None else variants
+    if stage == "preprocess":
+        return {f"preprocess@{size}" for size in params["preprocess"]["sizes"]}
+    if stage == "aggregate":
+        return {f"aggregate@variant{i}" for i in indices}
     if stage not in PER_RUN_STAGES:
         return {stage}
-    return {f"{stage}@{arch}-{seed}" for arch in params["runs"]["arch"] for seed in params["runs"]["seed"]}
+    return {f"{stage}@variant{i}-{arch}-{seed}" for i in indices for arch in params["runs"]["arch"]
+            for seed in params["runs"]["seed"]}
 
 
-def expected_plans(affected: str | tuple[str, ...] | None, params: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(Snakemake's plan, DVC's changed stages) when an edit affects the stage(s) `affected` directly."""
+def expected_plans(
+    affected: str | tuple[str, ...] | None, params: dict[str, Any], variants: list[int] | None = None
+) -> tuple[set[str], set[str]]:
+    """(Snakemake's plan, DVC's changed stages) when an edit affects the stage(s) `affected` directly
+    (of the run_variants at positions `variants`, default all)."""
     if affected is None:
         return set(), set()
     stages = (affected,) if isinstance(affected, str) else affected
     after = PIPELINE[min(PIPELINE.index(stage) for stage in stages) :]
-    planned = set().union(*(stage_names(stage, params) for stage in after))
-    return planned, set().union(*(stage_names(stage, params) for stage in stages))
+    if "split" in stages:  # split reads the interim file: preprocess is not downstream of it
+        after = tuple(stage for stage in after if stage != "preprocess")
+    planned = set().union(*(stage_names(stage, params, variants) for stage in after))
+    return planned, set().union(*(stage_names(stage, params, variants) for stage in stages))
 
 
 @pytest.mark.parametrize(
-    ("section", "key", "value", "first"),
+    ("section", "key", "value", "first", "variants"),
     [
-        ("train", "lr", 0.001, "train"),
-        ("split", "seed", 7, "split"),
-        ("notes", "comment", "a key that no stage reads", None),
+        ("train", "patience", 3, "train", None),
+        # One variant's override: only that variant's jobs (and the table) rerun, in both tools.
+        ("variants.augment", "lr", 0.001, "train", [1]),
+        ("variants.reference", "block", "authors", "train", [0]),
+        ("split", "seed", 7, "split", None),
+        ("notes", "comment", "a key that no stage reads", None, None),
     ],
-    ids=["train.lr", "split.seed", "unused key"],
+    ids=["train.patience", "variants.augment.lr", "variants.reference.block", "split.seed", "unused key"],
 )
 def test_an_edit_reruns_exactly_what_it_affects(
-    project: Path, section: str, key: str, value: Any, first: str | None
+    project: Path, section: str, key: str, value: Any, first: str | None, variants: list[int] | None
 ) -> None:
     original = (project / "params.yaml").read_text()
     params = read_params(project)
-    params.setdefault(section, {})[key] = value
+    target = params
+    for part in section.split("."):
+        target = target.setdefault(part, {})
+    target[key] = value
     write_params(project, params)
     try:
         planned, changed = snakemake_job_names(project), dvc_changed(project)
@@ -177,9 +207,12 @@ def test_an_edit_reruns_exactly_what_it_affects(
         # stages after it rerun only for their own params (tests/test_workflow_typo.py runs it).
         assert "check_params" in changed
         changed -= {"check_params"}
-        assert (planned, changed) == expected_plans(first, params)
+        assert (planned, changed) == expected_plans(first, params, variants)
+        if variants is not None:
+            assert "compare_variants" in planned and not any(f"@variant{i}" in name for i in {0, 1} - set(variants)
+                                                            for name in planned)
         assert downstream(dvc_stages(project), changed) == planned
-        assert not planned & {"ingest", "preprocess"}
+        assert not planned & {"ingest", "preprocess@32"}
     finally:
         (project / "params.yaml").write_text(original)
     assert snakemake_job_names(project) == set()
@@ -225,7 +258,7 @@ def test_touch_accepts_an_edit_that_keeps_the_outputs(project: Path) -> None:
     assert snakemake_job_names(project) == set()
     assert dvc_changed(project) == set()
     last = (project / "logs/dvc_commit.log").read_text().splitlines()[-1]
-    assert last.endswith(": done") and "evaluate@unet-0" in last, last
+    assert last.endswith(": done") and "evaluate@variant0-unet-0" in last, last
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "a comment in evaluate.py")
 
@@ -233,33 +266,32 @@ def test_touch_accepts_an_edit_that_keeps_the_outputs(project: Path) -> None:
 def iou_changes(diff: dict[str, Any]) -> dict[str, tuple[float, float]]:
     """{"unet.iou_image": (old, new), ...} from `dvc metrics diff --json` (results/headline.json's keys)."""
     changes = {}
-    for metrics in diff.values():
-        for name, values in metrics.items():
+    for name, values in diff["results/variants/reference/metrics.json"].items():
+        if True:
             if ".iou_" in name:
                 changes[name] = (values["old"], values["new"])
     return changes
 
 
 def test_a_config_override_is_not_credited_to_params_yaml(project: Path, tmp_path: Path) -> None:
-    """`--config train={lr: ...}` trains with that lr; the hook must not commit it under params.yaml's lr."""
+    """`--config train={patience: ...}` trains with that value; the hook must not commit it under params.yaml's."""
     copy = tmp_path / "copy"
     shutil.copytree(project, copy, symlinks=True)
     lock_before = (copy / "dvc.lock").read_text()
-    run([SNAKEMAKE, "--cores", "1", "models/unet/seed0/model.pt", "--forcerun", "train",
-         "--config", 'train={"lr": 0.002}'], cwd=copy)
-    assert "--lr 0.002" in (copy / "logs/train/unet/seed0.log").read_text() or json.loads(
-        (copy / "models/unet/seed0/train.json").read_text())["settings"]["lr"] == 0.002
+    run([SNAKEMAKE, "--cores", "1", "models/reference/unet/seed0/model.pt", "--forcerun", "train",
+         "--config", 'train={"patience": 5}'], cwd=copy)
+    assert json.loads((copy / "models/reference/unet/seed0/train.json").read_text())["settings"]["patience"] == 5
     last = (copy / "logs/dvc_commit.log").read_text().splitlines()[-1]
-    assert "differs from params.yaml in train.lr (this run: 0.002, params.yaml: 0.0003)" in last
+    assert "differs from params.yaml in train.patience (this run: 5, params.yaml: 1)" in last
     assert "dvc.lock not updated" in last
     assert (copy / "dvc.lock").read_text() == lock_before
-    assert "train@unet-0" in dvc_changed(copy)  # DVC sees the model as not matching params.yaml's lr
+    assert "train@variant0-unet-0" in dvc_changed(copy)  # DVC sees the model as not matching params.yaml's value
 
 
 def test_metrics_diff_between_branches(project: Path) -> None:
     git(project, "checkout", "-q", "-b", "higher-lr")
     params = read_params(project)
-    params["train"]["lr"] = 0.01
+    params["variants"]["reference"]["lr"] = 0.01  # run_variants aliases it
     write_params(project, params)
     run([SNAKEMAKE, "--cores", "2"], cwd=project)
     # The onsuccess hook brought dvc.lock up to date: nothing stale for either tool.
@@ -278,12 +310,13 @@ def test_metrics_diff_between_branches(project: Path) -> None:
     assert changed, changes
     # The plain table lists what changed, with the difference.
     text = run([DVC, "metrics", "diff", "main", "higher-lr"], cwd=project).stdout
-    assert "results/headline.json" in text and "Change" in text
+    assert "results/variants/reference/headline.json" in text and "Change" in text
     assert all(name in text for name in changed), text
 
     # The validation curve of every run (a plot of the train stage), on both branches.
     plots = json.loads(run([DVC, "plots", "diff", "main", "higher-lr", "--json"], cwd=project).stdout)
-    runs = {f"models/{a}/seed{s}/history.csv" for a in params["runs"]["arch"] for s in params["runs"]["seed"]}
+    runs = {f"models/{v}/{a}/seed{s}/history.csv" for v in declared_variants(project) for a in params["runs"]["arch"]
+            for s in params["runs"]["seed"]}
     assert set(plots["data"]) == runs
     for name, (plot,) in plots["data"].items():
         assert plot["revisions"] == ["main", "higher-lr"], name
@@ -305,10 +338,10 @@ def test_after_checkout_touch_brings_snakemake_up_to_date(project: Path) -> None
     assert dvc_changed(project) == set()
     original = (project / "params.yaml").read_text()
     params = read_params(project)
-    params["train"]["lr"] = 0.002
+    params["variants"]["reference"]["lr"] = 0.002
     write_params(project, params)
     try:
-        assert snakemake_job_names(project) == expected_plans("train", params)[0]
+        assert snakemake_job_names(project) == expected_plans("train", params, [0])[0]
     finally:
         (project / "params.yaml").write_text(original)
 

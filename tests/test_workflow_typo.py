@@ -33,7 +33,7 @@ from workflow_helpers import (
 
 pytestmark = pytest.mark.slow
 
-RUN = ("models/unet/seed0/model.pt", "models/unet/seed0/history.csv", "models/unet/seed0/train.json")
+RUN = tuple(f"models/reference/unet/seed0/{name}" for name in ("model.pt", "history.csv", "train.json"))
 
 
 def digests(project: Path) -> dict[str, str]:
@@ -64,14 +64,14 @@ def params_restored(project: Path) -> Iterator[None]:
 def test_a_bad_value_stops_dvc_before_anything_is_removed(project: Path, params_restored: None) -> None:
     before = digests(project)
     params = read_params(project)
-    params["train"]["lr"] = "abc"
+    params["variants"]["reference"]["lr"] = "abc"
     write_params(project, params)
     snake = run([SNAKEMAKE, "-n"], cwd=project, check=False)
     repro = run([DVC, "repro"], cwd=project, check=False)
     assert snake.returncode != 0 and repro.returncode != 0
     message = (
         "params.yaml has 1 bad value(s) (checked against workflow/schemas/params.schema.yaml):\n"
-        "  train.lr: 'abc' is not valid; it must be the learning rate, a number > 0, e.g. 0.0003\n"
+        "  variants.reference.lr: 'abc' is not valid; it must be the learning rate, a number > 0, e.g. 0.0003\n"
         "Fix them in params.yaml (or the --config override) and run again."
     )
     assert message in snake.stdout + snake.stderr
@@ -105,10 +105,10 @@ def test_a_failed_training_leaves_the_run_whole_after_checkout(project: Path, pa
     params = read_params(project)
     params["train"]["device"] = "cuda"  # valid for the schema, fails on this machine after DVC removed model.pt
     write_params(project, params)
-    repro = run([DVC, "repro", "train@unet-0"], cwd=project, check=False)
-    assert repro.returncode != 0 and "Running stage 'train@unet-0'" in repro.stdout + repro.stderr
+    repro = run([DVC, "repro", "train@variant0-unet-0"], cwd=project, check=False)
+    assert repro.returncode != 0 and "Running stage 'train@variant0-unet-0'" in repro.stdout + repro.stderr
     assert not (project / RUN[0]).exists()  # DVC removed the cached model before running
     (project / "params.yaml").write_text(git(project, "show", "HEAD:params.yaml"))
-    run([DVC, "checkout", "train@unet-0"], cwd=project)
+    run([DVC, "checkout", "train@variant0-unet-0"], cwd=project)
     assert digests(project) == before  # history.csv and train.json were never removed (persist)
     git(project, "checkout", "-q", "--", "dvc.lock")

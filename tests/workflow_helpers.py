@@ -28,14 +28,15 @@ BIN = Path(sys.executable).parent
 SNAKEMAKE = BIN / "snakemake"
 DVC = BIN / "dvc"
 GIT = shutil.which("git")
-STAGE_COMMANDS = ("synth", "check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate")
+STAGE_COMMANDS = ("synth", "check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate",
+                  "compare_variants")
 # The settings every workflow test runs with: a whole pipeline in about a minute of CPU.
 TINY: dict[str, dict[str, Any]] = {
-    "preprocess": {"size": 32, "workers": 1},
+    "preprocess": {"workers": 1},
     # Synthetic data: not the release of data.content_sha256.
     "data": {"workers": 1, "content_sha256": "any"},
     "split": {"val_fraction": 0.25},
-    "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1, "device": "cpu", "precision": "fp32"},
+    "train": {"epochs": 1, "patience": 1, "threads": 1, "device": "cpu", "precision": "fp32"},
     "predict": {"batch_size": 4, "device": "cpu", "precision": "fp32"},
     "evaluate": {"batch_size": 4},
 }
@@ -116,12 +117,31 @@ def tiny_workspace(dest: Path, *overrides: dict[str, dict[str, Any]]) -> Path:
     """
     project = copy_workflow(dest)
     params = read_params(project)
+    tiny_variants(params)
     for settings in (TINY, *overrides):
         for section, values in settings.items():
             params.setdefault(section, {}).update(values)
     write_params(project, params)
     (project / params["data"]["raw"]).parent.mkdir(parents=True)
     return project
+
+
+# The tiny sizes of the declared variants: 96 (the reference's) -> 32, anything else -> 48.
+TINY_SIZES = {96: 32}
+
+
+def tiny_variants(params: dict[str, Any]) -> None:
+    """Every declared variant at a tiny size with batch 4 (in place: run_variants' aliases follow)."""
+    for variant in params["variants"].values():
+        variant["size"] = TINY_SIZES.get(variant["size"], 48)
+        variant["batch_size"] = 4
+    set_run_variants(params, [variant["name"] for variant in params["run_variants"]])
+
+
+def set_run_variants(params: dict[str, Any], names: Sequence[str]) -> None:
+    """Run the declared variants `names` (run_variants aliases them), with preprocess.sizes to match."""
+    params["run_variants"] = [params["variants"][name] for name in names]
+    params["preprocess"]["sizes"] = list(dict.fromkeys(params["variants"][name]["size"] for name in names))
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -153,17 +173,26 @@ class Job:
     wildcards: dict[str, str] = field(default_factory=dict)
 
 
-def dvc_stage_name(job: Job, test_sets: Sequence[str] = ()) -> str:
+def dvc_stage_name(job: Job, test_sets: Sequence[str] = (), variants: Sequence[str] = ("reference",)) -> str:
     """The DVC stage of a Snakemake job, as the onsuccess hook names it (workflow/rules/record.smk).
 
-    `train@unet-0`; a test set's job `predict_test@set0-unet-0`, by the set's index in
-    `test_sets` (test.sets' names in params.yaml's order).
+    `train@variant0-unet-0`, by the variant's index in `variants` (run_variants' names in
+    params.yaml's order); a test set's job `predict_test@set0-variant0-unet-0`, by the set's index
+    in `test_sets` (test.sets' names in params.yaml's order); `preprocess@96`.
     """
-    keys = [job.wildcards[key] for key in ("arch", "seed") if key in job.wildcards]
+    keys = [job.wildcards[key] for key in ("size", "arch", "seed") if key in job.wildcards]
+    if "variant" in job.wildcards:
+        keys.insert(0, f"variant{list(variants).index(job.wildcards['variant'])}")
     if "set" in job.wildcards:
         keys.insert(0, f"set{list(test_sets).index(job.wildcards['set'])}")
     item = "-".join(keys)
     return f"{job.name}@{item}" if item else job.name
+
+
+def declared_variants(project: Path) -> list[str]:
+    """The names of run_variants in project/params.yaml, in order."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    return [variant["name"] for variant in params["run_variants"]]
 
 
 def declared_test_sets(project: Path) -> list[str]:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict-test": ("unetpp.commands.predict_test", "predict_test", "Nuclei and a Kaggle submission.csv for a test set; score it where truth exists."),
     "evaluate": ("unetpp.commands.evaluate", "evaluate", "Score predictions: IoU (per_image, pooled, batch_pooled) and Dice."),
     "aggregate": ("unetpp.commands.aggregate", "aggregate", "Collect every arch into metrics.json, summary.md and curves.png."),
+    "compare-variants": ("unetpp.commands.compare_variants", "compare_variants", "Set the protocol variants' aggregates side by side (variants.md, variants.json)."),
     "bench-train": ("unetpp.commands.bench_train", "bench_train", "Benchmark training steps and inference: reference vs default path."),
 }
 

@@ -28,8 +28,10 @@ def schema_problems(params: dict, schema: dict) -> list[str]:
             if isinstance(part, int):
                 node = node.get("items", node)
                 continue
-            node = node.get("properties", {}).get(part)
-            if node is None:
+            properties = node.get("properties", {})
+            # A mapping of named entries (variants) describes its entries in additionalProperties.
+            node = properties.get(part, node.get("additionalProperties") if part not in properties else None)
+            if not isinstance(node, dict):
                 break
             found = node.get("description", found)
         return found
@@ -45,6 +47,10 @@ def schema_problems(params: dict, schema: dict) -> list[str]:
             key = ".".join(str(p) for p in path)
             problems.append(f"{key}: missing; it must be {description(path) or 'set'}")
             continue
+        if "propertyNames" in error.schema_path:
+            names = description(path) and _at(schema, path).get("propertyNames", {}).get("description")
+            problems.append(f"{key}: the name {error.instance!r} is not valid; it must be {names or error.message}")
+            continue
         if error.validator == "additionalProperties":
             problems.append(f"{key}: {error.message}")
             continue
@@ -52,12 +58,61 @@ def schema_problems(params: dict, schema: dict) -> list[str]:
     return problems
 
 
+def _at(schema: dict, path: list) -> dict:
+    """The schema node of the mapping at `path` (named entries through additionalProperties)."""
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", node)
+        else:
+            node = node.get("properties", {}).get(part) or node.get("additionalProperties") or {}
+    return node
+
+
+def variant_problems(params: dict) -> list[str]:
+    """The variants' rules JSON Schema cannot express: names, the run list, the sizes to preprocess."""
+    problems = []
+    variants = params.get("variants", {})
+    for name, variant in variants.items():
+        if variant.get("name") != name:
+            problems.append(
+                f"variants.{name}.name: {variant.get('name')!r} is not valid; it must be {name!r}, the variant's "
+                f"key (a variant that merges another, `<<: *reference`, sets its own `name: {name}`)"
+            )
+    run = params.get("run_variants", [])
+    names = [variant.get("name") for variant in run]
+    for index, variant in enumerate(run):
+        name = variant.get("name")
+        if name not in variants:
+            problems.append(
+                f"run_variants[{index}]: {name!r} is no variant of variants ({', '.join(variants)}); "
+                "list aliases of them, e.g. [*reference]"
+            )
+        elif variant != variants[name]:
+            problems.append(
+                f"run_variants[{index}]: differs from variants.{name}; write the alias *{name} "
+                f"(and give variants.{name} the anchor &{name}) instead of a copy"
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"run_variants: {', '.join(repeated)} listed more than once; list each variant once")
+    sizes = list(dict.fromkeys(variant.get("size") for variant in run))
+    declared = params.get("preprocess", {}).get("sizes", [])
+    if sorted(declared) != sorted(sizes):
+        problems.append(
+            f"preprocess.sizes: {declared!r} is not valid; it must be the distinct sizes of run_variants, "
+            f"each once: {sizes!r}"
+        )
+    return problems
+
+
 def other_problems(params: dict, root: str | os.PathLike[str] = ".") -> list[str]:
-    """What JSON Schema cannot express: repeated test-set names; own data (`any`) that is not there.
+    """What JSON Schema cannot express: the variants' names, run list and sizes; repeated test-set names; own data
+    (`any`) that is not there.
 
     `root` is the folder relative paths in params.yaml are taken from (the workflow's working directory).
     """
-    problems = []
+    problems = variant_problems(params)
     names = [test_set.get("name") for test_set in params.get("test", {}).get("sets", []) or []]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:

@@ -7,24 +7,47 @@ file is included after the rules it reads from (see the Snakefile).
 
 import re
 
-# One folder per (arch, seed) run: train writes MODEL_DIR, predict and evaluate
-# RESULT_DIR. aggregate reads every run below the two roots (dvc.yaml depends on
-# the folders models/ and results/runs/, as DVC cannot list a variable number of
-# files), so nothing else may be written there.
-MODELS_ROOT = "models"
-RUNS_ROOT = "results/runs"
+# One folder per (variant, arch, seed) run: train writes MODEL_DIR, predict and evaluate
+# RESULT_DIR. A variant's aggregate reads every run below its two roots (dvc.yaml depends
+# on the folders models/<variant>/ and results/<variant>/runs/, as DVC cannot list a
+# variable number of files), so nothing else may be written there; compare_variants reads
+# every aggregate below VARIANTS_ROOT (dvc.yaml: the folder results/variants/).
+MODELS_ROOT = "models/{variant}"
+RUNS_ROOT = "results/{variant}/runs"
 MODEL_DIR = f"{MODELS_ROOT}/{{arch}}/seed{{seed}}"
 RESULT_DIR = f"{RUNS_ROOT}/{{arch}}/seed{{seed}}"
-# Every (arch, seed) run: expand() is arch-major, the order of `--arch` and `--seed`.
-RUNS = {"arch": config["runs"]["arch"], "seed": config["runs"]["seed"]}
+VARIANTS_ROOT = "results/variants"
+# The variants that run, in run_variants' order (DVC names their stages variant<index>), each
+# {name, size, block, augment, batch_size, lr} as declared under `variants` (params.smk checked that
+# run_variants lists aliases of them).
+VARIANTS = {variant["name"]: variant for variant in config["run_variants"]}
+# Every (variant, arch, seed) run: expand() is variant-major, then the order of `--arch` and `--seed`.
+ARCH_SEEDS = {"arch": config["runs"]["arch"], "seed": config["runs"]["seed"]}
+RUNS = {"variant": list(VARIANTS), **ARCH_SEEDS}
 # The optional test sets (test.sets, [] by default): {name: raw test set}, in
-# params.yaml's order (DVC names their stages predict_test@set<index>-<arch>-<seed>).
+# params.yaml's order (DVC names their stages predict_test@set<index>-variant<index>-<arch>-<seed>).
 TEST_SETS = {test_set["name"]: test_set["raw"] for test_set in config["test"]["sets"]}
 
 
+def variant_value(key: str):
+    """A function of the wildcards: the value `key` of the job's variant (a params: value, so a change reruns it)."""
+
+    def value(wildcards):
+        return VARIANTS[wildcards.variant][key]
+
+    return value
+
+
+def processed_h5(wildcards) -> str:
+    """The processed file of the job's variant size (one per distinct size, shared by the variants of that size)."""
+    return rules.preprocess.output.h5.format(size=VARIANTS[wildcards.variant]["size"])
+
+
 wildcard_constraints:
+    variant="|".join(re.escape(name) for name in VARIANTS),
     arch="|".join(re.escape(arch) for arch in config["runs"]["arch"]),
     seed=r"\d+",
+    size=r"\d+",
     # No test set: a pattern that matches no folder name.
     set="|".join(re.escape(name) for name in TEST_SETS) or r"(?!)",
 
@@ -188,6 +211,19 @@ CODE = {
         "src/unetpp/evaluation/aggregate.py",
         "src/unetpp/evaluation/compare.py",
         "src/unetpp/evaluation/summary_html.py",
+    ],
+    "compare_variants": [
+        "src/unetpp/__init__.py",
+        "src/unetpp/atomic.py",
+        "src/unetpp/choices.py",
+        "src/unetpp/cli.py",
+        "src/unetpp/commands/__init__.py",
+        "src/unetpp/commands/compare_variants.py",
+        "src/unetpp/errors.py",
+        "src/unetpp/evaluation/__init__.py",
+        "src/unetpp/evaluation/aggregate.py",
+        "src/unetpp/evaluation/compare.py",
+        "src/unetpp/evaluation/variants.py",
     ],
     "predict_test": [
         "src/unetpp/__init__.py",

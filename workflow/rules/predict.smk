@@ -1,7 +1,7 @@
 rule predict:
     input:
         model=rules.train.output.model,
-        data=rules.preprocess.output.h5,
+        data=processed_h5,
         split=rules.split.output.json,
         code=CODE["predict"],
     output:
@@ -10,13 +10,13 @@ rule predict:
             f"{RESULT_DIR}/samples.png",
             caption="../report/samples.rst",
             category="Samples",
-            subcategory="{arch}",
-            labels={"arch": "{arch}", "seed": "{seed}"},
+            subcategory="{variant}: {arch}",
+            labels={"variant": "{variant}", "arch": "{arch}", "seed": "{seed}"},
         ),
     log:
-        "logs/predict/{arch}/seed{seed}.log",
+        "logs/predict/{variant}/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/predict/{arch}/seed{seed}.tsv"
+        "logs/benchmarks/predict/{variant}/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     params:

@@ -1,10 +1,10 @@
 # The test-set stage, off by default: one job per test set of `test.sets` in
-# params.yaml (none while it is []) and trained (arch, seed) model. Each reads a
+# params.yaml (none while it is []) and trained (variant, arch, seed) model. Each reads a
 # raw test set in the Kaggle layout (zip or folder, masks optional) and writes
-# results/<set>/<arch>/seed<seed>/: union masks and 16-bit instance label maps
+# results/<variant>/<set>/<arch>/seed<seed>/: union masks and 16-bit instance label maps
 # at native size, submission.csv, predict_test.json (and, where the set has
 # masks, per_image.csv and scores.json). dvc.yaml's predict_test is the same
-# stage as a matrix over test.sets (an empty list: no stage).
+# stage as a matrix over test.sets x run_variants x runs (an empty list: no stage).
 import os
 
 from snakemake.exceptions import WorkflowError
@@ -29,12 +29,12 @@ rule predict_test:
         code=CODE["predict_test"],
     output:
         # One folder, replaced as a whole by the command (masks/, labels/,
-        # submission.csv, ...); results/<set>/ lies beside results/runs/, never in it.
-        out=directory("results/{set}/{arch}/seed{seed}"),
+        # submission.csv, ...); results/<variant>/<set>/ lies beside results/<variant>/runs/, never in it.
+        out=directory("results/{variant}/{set}/{arch}/seed{seed}"),
     log:
-        "logs/predict_test/{set}/{arch}/seed{seed}.log",
+        "logs/predict_test/{variant}/{set}/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/predict_test/{set}/{arch}/seed{seed}.tsv"
+        "logs/benchmarks/predict_test/{variant}/{set}/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     params:

@@ -2,8 +2,8 @@
 
 Snakemake remembers its runs in .snakemake/, DVC in dvc.lock. After a
 successful run every job of the DAG is up to date, so the matching DVC stages
-(`rule`; `rule@arch-seed` for the per-run ones; `predict_test@set<i>-arch-seed`
-for the test sets) are committed with `dvc commit -f`; `dvc status` is then
+(`rule`; `rule@variant<i>-arch-seed` for the per-run ones; `predict_test@set<i>-variant<i>-arch-seed`
+for the test sets; `preprocess@<size>`, `aggregate@variant<i>`) are committed with `dvc commit -f`; `dvc status` is then
 clean and `dvc metrics diff` compares branches. Never run snakemake and dvc at the same time: they share no lock.
 """
 
@@ -14,13 +14,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def dvc_stage_name(job, test_sets: list[str] = ()) -> str:
-    """The dvc.yaml stage of a Snakemake job: `train@unet-0` for the (arch, seed) matrix stages.
+def dvc_stage_name(job, test_sets: list[str] = (), variants: list[str] = ()) -> str:
+    """The dvc.yaml stage of a Snakemake job: `train@variant0-unet-0` for the matrix stages.
 
-    A test set's stages are `predict_test@set0-unet-0`: DVC names a matrix item
-    that is a mapping ({name, raw} of test.sets) by its index in the list.
+    DVC names a matrix item that is a mapping by its index in the list: a variant
+    ({name, size, ...} of run_variants) `variant<i>`, a test set ({name, raw} of
+    test.sets) `set<i>`, so a test set's stages are `predict_test@set0-variant0-unet-0`;
+    preprocess is a matrix over preprocess.sizes (`preprocess@96`).
     """
-    keys = [job.wildcards.get(name) for name in ("arch", "seed")]
+    keys = [job.wildcards.get(name) for name in ("size", "arch", "seed")]
+    variant = job.wildcards.get("variant")
+    if variant is not None:
+        keys.insert(0, f"variant{list(variants).index(variant)}")
     test_set = job.wildcards.get("set")
     if test_set is not None:
         keys.insert(0, f"set{list(test_sets).index(test_set)}")
@@ -100,12 +105,18 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
         )
         return
     test_sets = [test_set["name"] for test_set in workflow.config["test"]["sets"]]
+    variants = [variant["name"] for variant in workflow.config["run_variants"]]
+    # In pipeline order: committing a stage can make DVC write a .gitignore beside its cached output
+    # (results/<variant>/runs/...), inside the folders aggregate depends on, so the folder deps are hashed last.
+    order = ["check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate",
+             "predict_test", "aggregate", "compare_variants"]
     stages = sorted(
         {
-            dvc_stage_name(job, test_sets)
+            dvc_stage_name(job, test_sets, variants)
             for job in workflow.dag.jobs
             if job.rule.name != "all"
-        }
+        },
+        key=lambda name: (order.index(name.split("@")[0]) if name.split("@")[0] in order else len(order), name),
     )
     if not stages:
         note("no jobs in this run; dvc.lock not updated")
@@ -134,7 +145,7 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
 
 def where_results_are(workflow) -> None:
     """After a successful run: where the results are, and how to see them."""
-    if not any(job.rule.name == "aggregate" for job in workflow.dag.jobs):
+    if not any(job.rule.name in ("aggregate", "compare_variants") for job in workflow.dag.jobs):
         return
     here = Path.cwd()
     elsewhere = here != Path(
@@ -147,7 +158,7 @@ def where_results_are(workflow) -> None:
         else "snakemake --report report.html"
     )
     print(
-        f"Results{shown}: results/summary.md (the table), results/metrics.json, results/curves.png, "
-        f"results/runs/<arch>/seed<seed>/; report: {how}",
+        f"Results{shown}: results/variants.md (the variants side by side), results/variants/<variant>/summary.md "
+        f"(each variant's table), metrics.json, curves.png, results/<variant>/runs/<arch>/seed<seed>/; report: {how}",
         file=sys.stderr,
     )

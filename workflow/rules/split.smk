@@ -1,6 +1,8 @@
+# One split for every variant: it reads only the ids (the same, sorted, in the interim file and in every
+# processed one), so it depends on no size.
 rule split:
     input:
-        h5=rules.preprocess.output.h5,
+        h5=rules.ingest.output.h5,
         code=CODE["split"],
     output:
         json="data/processed/split.json",

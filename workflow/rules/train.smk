@@ -1,6 +1,7 @@
 rule train:
     input:
-        data=rules.preprocess.output.h5,
+        # The processed file of the variant's size.
+        data=processed_h5,
         split=rules.split.output.json,
         code=CODE["train"],
     output:
@@ -8,9 +9,9 @@ rule train:
         history=f"{MODEL_DIR}/history.csv",
         summary=f"{MODEL_DIR}/train.json",
     log:
-        "logs/train/{arch}/seed{seed}.log",
+        "logs/train/{variant}/{arch}/seed{seed}.log",
     benchmark:
-        "logs/benchmarks/train/{arch}/seed{seed}.tsv"
+        "logs/benchmarks/train/{variant}/{arch}/seed{seed}.tsv"
     conda:
         CONDA_ENV
     threads: config["train"]["threads"]
@@ -22,8 +23,12 @@ rule train:
         out_dir=MODEL_DIR,
         epochs=config["train"]["epochs"],
         patience=config["train"]["patience"],
-        lr=config["train"]["lr"],
-        batch_size=config["train"]["batch_size"],
+        # The variant's values: functions of the wildcards, recorded per job (a change to one variant
+        # reruns only its jobs).
+        lr=variant_value("lr"),
+        batch_size=variant_value("batch_size"),
+        block=variant_value("block"),
+        augment=variant_value("augment"),
         device=config["train"]["device"],
         precision=config["train"]["precision"],
         selection_metric=config["train"]["selection_metric"],
@@ -33,5 +38,5 @@ rule train:
         " --epochs {params.epochs} --patience {params.patience} --lr {params.lr}"
         " --batch-size {params.batch_size} --seed {wildcards.seed} --device {params.device}"
         " --precision {params.precision} --selection-metric {params.selection_metric}"
-        " --layout {params.layout} --num-threads {threads}"
+        " --layout {params.layout} --num-threads {threads} --block {params.block} --augment {params.augment}"
         " --out {params.out_dir} > {log} 2>&1"

@@ -67,6 +67,8 @@ EVAL_KEYS = (
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
 # Reported when train.json has them (written by `unetpp train` since selection_metric exists).
 BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in REDUCTIONS)
+# Reported when metrics.json has them (`unetpp evaluate --interim`): the native-size scores and the size.
+NATIVE_KEYS = ("size", *(f"{name}_native_{metric}" for name in ("iou", "dice") for metric in REDUCTIONS))
 OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png", "headline.json", "summary.html")
 # The folder of headline/<arch>.json, one file per arch.
 HEADLINE_DIR = "headline"
@@ -193,6 +195,7 @@ def run_metrics(r: RunResult) -> dict[str, float | int]:
         "best_epoch": int(r.train["best_epoch"]),
         "best_val_iou": float(r.train["best_val_iou"]),
         **{key: float(r.train[key]) for key in BEST_BY_METRIC_KEYS if key in r.train},
+        **{key: r.evaluation[key] for key in NATIVE_KEYS if key in r.evaluation},
         "epochs_run": int(r.train["epochs_run"]),
         "train_seconds": float(r.train["wall_seconds"]),
         "parameters": int(r.parameters),

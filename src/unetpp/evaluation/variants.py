@@ -1,0 +1,144 @@
+"""`unetpp compare-variants`: every protocol variant's aggregate side by side.
+
+Reads `<variants-dir>/<variant>/metrics.json` (what `unetpp aggregate` wrote for each variant) and writes
+one markdown table and one JSON file: for each variant and architecture the validation IoU at native size
+(`evaluate --interim`; comparable across input sizes) and at the variant's own size, Dice, epochs and
+training time (mean and sample sd over seeds), and each UNet++ architecture minus U-Net (per-image IoU at the
+variant's size) with its 95% paired bootstrap interval, as the aggregate computed it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from unetpp.atomic import atomic_path
+from unetpp.choices import ARCHITECTURES
+from unetpp.errors import UnetppError
+from unetpp.evaluation.aggregate import format_duration
+from unetpp.evaluation.summary_html import markdown_to_html
+
+# The figures of the table, read from an aggregate's {arch: {"mean": ..., "sd": ...}}.
+FIGURES = ("iou_native_per_image", "iou_per_image", "dice_per_image", "best_epoch", "epochs_run", "train_seconds")
+REFERENCE = "reference"
+
+
+def variant_order(names: list[str]) -> list[str]:
+    """`reference` first, then the others by name."""
+    return sorted(names, key=lambda name: (name != REFERENCE, name))
+
+
+def read_variants(variants_dir: Path) -> dict[str, dict[str, Any]]:
+    """{variant: its aggregate metrics.json} for every folder of `variants_dir` that holds one."""
+    if not variants_dir.is_dir():
+        raise UnetppError(f"{variants_dir} does not exist: run `unetpp aggregate --out {variants_dir}/<variant>` first")
+    found = {}
+    for folder in sorted(variants_dir.iterdir()):
+        path = folder / "metrics.json"
+        if folder.is_dir() and path.is_file():
+            try:
+                found[folder.name] = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise UnetppError(f"{path} is not valid JSON ({exc}); rerun `unetpp aggregate` for {folder.name}") from exc
+    if not found:
+        raise UnetppError(f"{variants_dir} holds no <variant>/metrics.json: run the variants' aggregates first")
+    return {name: found[name] for name in variant_order(list(found))}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def variant_table(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The JSON document: {variant: {"size", "archs": {arch: {figure: {"mean", "sd"}, "n_seeds"}}, "comparisons"}}."""
+    document: dict[str, Any] = {}
+    for name, metrics in variants.items():
+        archs: dict[str, Any] = {}
+        size = None
+        for arch in ARCHITECTURES:
+            if arch not in metrics:
+                continue
+            mean, sd = metrics[arch].get("mean", {}), metrics[arch].get("sd", {})
+            size = size or _number(mean.get("size"))
+            archs[arch] = {
+                **{key: {"mean": _number(mean.get(key)), "sd": _number(sd.get(key))} for key in FIGURES},
+                "n_seeds": len(metrics[arch].get("seeds", {})),
+            }
+        comparisons = {}
+        for comparison, result in metrics.get("comparisons", {}).items():
+            # Two-level (seeds and images resampled) where there are several seeds, else the pooled one.
+            kind = "two_level" if "two_level" in result else "pooled"
+            stats = result[kind]
+            comparisons[comparison] = {
+                "kind": kind,
+                **{key: _number(stats.get(key)) for key in ("mean_diff", "ci95_low", "ci95_high")},
+            }
+        document[name] = {"size": int(size) if size else None, "archs": archs, "comparisons": comparisons}
+    return document
+
+
+def _cell(figure: dict[str, float | None], digits: int) -> str:
+    if figure["mean"] is None:
+        return "n/a"
+    text = f"{figure['mean']:.{digits}f}"
+    return text + (f" ± {figure['sd']:.{digits}f}" if figure["sd"] is not None else "")
+
+
+def variant_markdown(document: dict[str, Any]) -> str:
+    """The markdown table of `variant_table`'s document, and the comparisons below it."""
+    lines = [
+        "# Protocol variants",
+        "",
+        "Validation images (mean ± sd over seeds where there are several). IoU and Dice per image; native: each "
+        "prediction resized back to its image's own size, comparable across input sizes.",
+        "",
+        "| variant | size | architecture | IoU native | IoU at size | Dice at size | best epoch | epochs | time | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, variant in document.items():
+        for arch, row in variant["archs"].items():
+            seconds = row["train_seconds"]["mean"]
+            lines.append(
+                f"| {name} | {variant['size'] or 'n/a'} | {ARCHITECTURES[arch].display_name} | "
+                f"{_cell(row['iou_native_per_image'], 4)} | {_cell(row['iou_per_image'], 4)} | "
+                f"{_cell(row['dice_per_image'], 4)} | {_cell(row['best_epoch'], 0)} | {_cell(row['epochs_run'], 0)} | "
+                f"{format_duration(seconds) if seconds is not None else 'n/a'} | {row['n_seeds']} |"
+            )
+    lines += [
+        "",
+        "UNet++ minus U-Net, per-image IoU at the variant's size, paired by image, 95% bootstrap interval "
+        "(two-level, seeds and images resampled, where there are several seeds):",
+        "",
+        "| variant | comparison | difference | 95% interval |",
+        "|---|---|---|---|",
+    ]
+    for name, variant in document.items():
+        for comparison, stats in variant["comparisons"].items():
+            if stats["mean_diff"] is None:
+                continue
+            arch = comparison.removesuffix("_vs_unet")
+            label = f"{ARCHITECTURES[arch].display_name if arch in ARCHITECTURES else arch} - U-Net"
+            lines.append(
+                f"| {name} | {label} | {stats['mean_diff']:+.4f} | "
+                f"[{stats['ci95_low']:+.4f}, {stats['ci95_high']:+.4f}] |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def compare_variants(variants_dir: Path, out: Path, json_out: Path, html_out: Path | None = None) -> dict[str, Any]:
+    """Read every variant's aggregate below `variants_dir`; write the table to `out` and the JSON to `json_out`.
+
+    With `html_out`, also the table rendered to HTML (the report's landing text includes it).
+    """
+    document = variant_table(read_variants(variants_dir))
+    markdown = variant_markdown(document)
+    files = [(json_out, json.dumps(document, indent=2) + "\n"), (out, markdown)]
+    if html_out is not None:
+        files.append((html_out, markdown_to_html(markdown, "Protocol variants")))
+    for path, text in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(text)
+    return document
