@@ -25,7 +25,7 @@ from workflow_helpers import BIN, Job, command_tokens, copy_workflow, dvc_stages
 
 pytestmark = pytest.mark.slow
 
-PIPELINE = ("check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate", "predict_test")
+PIPELINE = ("check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate", "compare_variants", "predict_test")
 CODE_PREFIX = "src/unetpp/"
 # Small enough to run every stage in seconds; device, precision, layout and the rest stay as in
 # params.yaml, since they may decide which modules a stage imports.

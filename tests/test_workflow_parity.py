@@ -39,6 +39,10 @@ from workflow_helpers import (
 STRUCTURAL_KEYS = {"runs.arch", "runs.seed", "data.raw", "test.sets", "preprocess.sizes", "run_variants"}
 
 
+# What one variant's aggregate writes into results/variants/<variant>/.
+AGGREGATE_OUTPUTS = ("metrics.json", "summary.md", "curves.png", "headline.json", "headline", "summary.html")
+
+
 def structural(key: str) -> bool:
     return key in STRUCTURAL_KEYS or (key.startswith("variants.") and key.endswith((".name", ".size")))
 
@@ -431,7 +435,7 @@ def test_any_run_variants_give_the_same_jobs(project: Path, names: list[str]) ->
         evaluate = stages[f"evaluate@variant{index}-unet-0"]
         assert "data/interim/stage1_train.h5" in evaluate.inputs and "--interim" in evaluate.command
         assert stages[f"aggregate@variant{index}"].outputs == {
-            f"results/variants/{name}/{f}" for f in ("metrics.json", "summary.md", "curves.png")}
+            f"results/variants/{name}/{f}" for f in AGGREGATE_OUTPUTS}
     # The table reads every aggregate.
     assert {p for p in stages["compare_variants"].inputs if not p.startswith("src/")} == {
-        f"results/variants/{name}/{f}" for name in names for f in ("metrics.json", "summary.md", "curves.png")}
+        f"results/variants/{name}/{f}" for name in names for f in AGGREGATE_OUTPUTS}

@@ -223,6 +223,7 @@ CODE = {
         "src/unetpp/evaluation/__init__.py",
         "src/unetpp/evaluation/aggregate.py",
         "src/unetpp/evaluation/compare.py",
+        "src/unetpp/evaluation/summary_html.py",
         "src/unetpp/evaluation/variants.py",
     ],
     "predict_test": [
