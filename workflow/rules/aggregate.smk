@@ -7,11 +7,15 @@ rule aggregate:
         models=expand(rules.train.output.model, **ARCH_SEEDS, allow_missing=True),
         histories=expand(rules.train.output.history, **ARCH_SEEDS, allow_missing=True),
         summaries=expand(rules.train.output.summary, **ARCH_SEEDS, allow_missing=True),
-        predictions=expand(rules.predict.output.predictions, **ARCH_SEEDS, allow_missing=True),
+        predictions=expand(
+            rules.predict.output.predictions, **ARCH_SEEDS, allow_missing=True
+        ),
         samples=expand(rules.predict.output.figure, **ARCH_SEEDS, allow_missing=True),
         metrics=expand(rules.evaluate.output.metrics, **ARCH_SEEDS, allow_missing=True),
         # Read for the paired UNet++ vs U-Net comparisons (unetpp.evaluation.compare).
-        per_image=expand(rules.evaluate.output.per_image, **ARCH_SEEDS, allow_missing=True),
+        per_image=expand(
+            rules.evaluate.output.per_image, **ARCH_SEEDS, allow_missing=True
+        ),
         code=CODE["aggregate"],
     output:
         # The report's first category: each variant's summary table, rendered (the report previews HTML, not markdown).

@@ -7,10 +7,14 @@ rule compare_variants:
         # Every output of every variant's aggregate: dvc.yaml depends on their folder.
         metrics=expand(rules.aggregate.output.metrics, variant=list(VARIANTS)),
         summaries=expand(rules.aggregate.output.summary, variant=list(VARIANTS)),
-        summaries_html=expand(rules.aggregate.output.summary_html, variant=list(VARIANTS)),
+        summaries_html=expand(
+            rules.aggregate.output.summary_html, variant=list(VARIANTS)
+        ),
         curves=expand(rules.aggregate.output.curves, variant=list(VARIANTS)),
         headlines=expand(rules.aggregate.output.headline, variant=list(VARIANTS)),
-        headline_rows=expand(rules.aggregate.output.headline_rows, variant=list(VARIANTS)),
+        headline_rows=expand(
+            rules.aggregate.output.headline_rows, variant=list(VARIANTS)
+        ),
         code=CODE["compare_variants"],
     output:
         # The report's landing text (workflow/report/workflow.rst) includes the HTML rendering.

@@ -108,15 +108,33 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
     variants = [variant["name"] for variant in workflow.config["run_variants"]]
     # In pipeline order: committing a stage can make DVC write a .gitignore beside its cached output
     # (results/<variant>/runs/...), inside the folders aggregate depends on, so the folder deps are hashed last.
-    order = ["check_params", "fetch", "ingest", "preprocess", "split", "train", "predict", "evaluate",
-             "predict_test", "aggregate", "compare_variants"]
+    order = [
+        "check_params",
+        "fetch",
+        "ingest",
+        "preprocess",
+        "split",
+        "train",
+        "predict",
+        "evaluate",
+        "predict_test",
+        "aggregate",
+        "compare_variants",
+    ]
     stages = sorted(
         {
             dvc_stage_name(job, test_sets, variants)
             for job in workflow.dag.jobs
             if job.rule.name != "all"
         },
-        key=lambda name: (order.index(name.split("@")[0]) if name.split("@")[0] in order else len(order), name),
+        key=lambda name: (
+            (
+                order.index(name.split("@")[0])
+                if name.split("@")[0] in order
+                else len(order)
+            ),
+            name,
+        ),
     )
     if not stages:
         note("no jobs in this run; dvc.lock not updated")
@@ -145,7 +163,9 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
 
 def where_results_are(workflow) -> None:
     """After a successful run: where the results are, and how to see them."""
-    if not any(job.rule.name in ("aggregate", "compare_variants") for job in workflow.dag.jobs):
+    if not any(
+        job.rule.name in ("aggregate", "compare_variants") for job in workflow.dag.jobs
+    ):
         return
     here = Path.cwd()
     elsewhere = here != Path(
