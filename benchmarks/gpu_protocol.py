@@ -216,6 +216,19 @@ def resolve_paths(args: argparse.Namespace, start: Path) -> argparse.Namespace:
     return args
 
 
+def start(args: argparse.Namespace) -> tuple[float, dict[str, str], threading.Lock, float]:
+    """The folders, the deadline (a minute early, to aggregate, export progress and pack), the jobs' environment
+    (this checkout's src/ first, the layout cache in --work, the source commit), the packing lock, the start time."""
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.archive.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (args.deadline - 60 if args.deadline else 10 * 365 * 86400)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+           "UNETPP_CACHE_DIR": str(args.work / "cache")}
+    if args.source_commit:
+        env["UNETPP_SOURCE_COMMIT"] = args.source_commit
+    return deadline, env, threading.Lock(), time.monotonic()
+
+
 def main() -> int:
     args = resolve_paths(build_parser().parse_args(), Path.cwd())
     archs = args.archs or list(ARCHS)
@@ -223,16 +236,7 @@ def main() -> int:
     variants = list(VARIANTS) if args.grid else args.variants
     if variants:
         return run_variants(args, variants, archs, seeds)
-    args.work.mkdir(parents=True, exist_ok=True)
-    args.archive.parent.mkdir(parents=True, exist_ok=True)
-    # Leave a minute after the deadline to aggregate, export progress and pack.
-    deadline = time.monotonic() + (args.deadline - 60 if args.deadline else 10 * 365 * 86400)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-           "UNETPP_CACHE_DIR": str(args.work / "cache")}
-    if args.source_commit:
-        env["UNETPP_SOURCE_COMMIT"] = args.source_commit
-    lock = threading.Lock()
-    started = time.monotonic()
+    deadline, env, lock, started = start(args)
 
     def job(arch_seed: tuple[str, int]) -> tuple[str, int, bool]:
         arch, seed = arch_seed
@@ -268,15 +272,7 @@ def main() -> int:
 
 def run_variants(args: argparse.Namespace, variants: list[str], archs: list[str], seeds: list[int]) -> int:
     """Every (variant, arch, seed) run, one aggregate per variant, then the variant table; packed as main() does."""
-    args.work.mkdir(parents=True, exist_ok=True)
-    args.archive.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + (args.deadline - 60 if args.deadline else 10 * 365 * 86400)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-           "UNETPP_CACHE_DIR": str(args.work / "cache")}
-    if args.source_commit:
-        env["UNETPP_SOURCE_COMMIT"] = args.source_commit
-    lock = threading.Lock()
-    started = time.monotonic()
+    deadline, env, lock, started = start(args)
 
     def job(item: tuple[str, str, int]) -> tuple[str, str, int, bool]:
         variant, arch, seed = item
