@@ -109,3 +109,35 @@ def test_a_copy_outside_any_checkout_runs_from_relative_paths_and_records_the_gi
     train = json.loads((tmp_path / "run/models/unet/seed0/train.json").read_text())
     assert train["git_commit"]["sha"] == "78af85b" and train["git_commit"]["source"] == "UNETPP_SOURCE_COMMIT"
     assert "is not inside a git checkout" in train["git_commit"]["checkout"]  # the copy's own checkout: none
+
+
+def test_the_scripts_variants_are_params_yaml_s():
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("gpu_protocol", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    declared = yaml.safe_load((SCRIPT.parents[1] / "params.yaml").read_text())["variants"]
+    assert {name: {k: v for k, v in values.items() if k != "name"} for name, values in declared.items()} == (
+        script.VARIANTS)
+
+
+@pytest.mark.slow
+def test_two_variants_train_aggregate_and_compare(
+    tmp_path: Path, synthetic_processed_h5: Path, synthetic_split_json: Path, synthetic_interim_h5: Path
+) -> None:
+    # Both variants train at the reference's size, 96: the pattern's file is the 32x32 synthetic set.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "set_96.h5").symlink_to(synthetic_processed_h5)
+    proc = run_script(tmp_path, data / "set_{size}.h5", synthetic_split_json, "--variant", "reference",
+                      "--variant", "authors", "--arch", "unet", "--seed", "0", "--interim", str(synthetic_interim_h5))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "aggregated {'reference': [0], 'authors': [0]}" in proc.stdout
+    table = json.loads((tmp_path / "run/results/variants.json").read_text())
+    assert list(table) == ["reference", "authors"]
+    train = json.loads((tmp_path / "run/models/authors/unet/seed0/train.json").read_text())
+    assert train["block"] == "authors" and train["augment"] == "none"
+    with tarfile.open(tmp_path / "out" / "gpu_results.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"run/results/variants.md", "run/results/variants/authors/summary.md"} <= names
