@@ -2,18 +2,22 @@
 
 The Snakefile checks params.yaml (and --config overrides) against
 workflow/schemas/params.schema.yaml with `snakemake.utils.validate` and reports
-every bad value on its own line; a data.raw symlink to nothing stops the
-workflow with what to do. Each case runs `snakemake -n` on a copy of the workflow.
+every bad value on its own line; `unetpp check-params` (DVC's first stage) gives
+the same lines; a data.raw symlink to nothing stops the workflow with what to do.
+Each case runs `snakemake -n` on a copy of the workflow.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from workflow_helpers import SNAKEMAKE, copy_workflow, run
+from workflow_helpers import BIN, SNAKEMAKE, copy_workflow, run
+
+UNETPP = BIN / "unetpp"
 
 
 @pytest.fixture()
@@ -26,7 +30,11 @@ def project(tmp_path: Path) -> Path:
 
 
 def edit_params(project: Path, **changes: object) -> None:
-    """Set dotted keys (`train__lr=-1` is train.lr); the value None deletes the key."""
+    """Set dotted keys (`variants__reference__lr=-1` is variants.reference.lr); the value None deletes the key.
+
+    The file is written back by yaml.safe_dump: run_variants' entries stay aliases of their variants (`&id001`),
+    and a variant that merged the reference keeps its own copy of the reference's values.
+    """
     params = yaml.safe_load((project / "params.yaml").read_text())
     for dotted, value in changes.items():
         *parents, leaf = dotted.split("__")
@@ -45,6 +53,16 @@ def dry_run(project: Path, *extra: str) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
+def check_params(project: Path) -> tuple[int, str]:
+    """`unetpp check-params` on the project's params.yaml, as DVC's check_params stage runs it."""
+    result = run(
+        [UNETPP, "check-params", "--params", "params.yaml", "--schema", "workflow/schemas/params.schema.yaml",
+         "--out", "data/params.checked.json"],
+        cwd=project, check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
 def test_valid_params_pass(project: Path) -> None:
     code, output = dry_run(project)
     assert code == 0, output
@@ -53,11 +71,19 @@ def test_valid_params_pass(project: Path) -> None:
 
 # (dotted key, bad value, what the line must say)
 BAD_VALUES = [
-    ("train__lr", -1, "train.lr: -1 is not valid; it must be the learning rate, a number > 0"),
+    # The per-variant values (size, block, augment, batch_size, lr) live under variants.
+    ("variants__reference__lr", -1, "variants.reference.lr: -1 is not valid; it must be the learning rate, a number > 0"),
+    ("variants__reference__size", 100, "variants.reference.size: 100 is not valid; it must be the square side in pixels, a multiple of 16"),
+    ("variants__reference__batch_size", 0, "variants.reference.batch_size: 0 is not valid; it must be images per training batch"),
+    ("variants__augment__augment", "rotate", "variants.augment.augment: 'rotate' is not valid; it must be one of none, flips, flips_colour"),
+    ("variants__authors__block", "resnet", "variants.authors.block: 'resnet' is not valid; it must be one of vgg (the reference's), authors"),
+    # Where they were before the variants: refused with where they went (a value left there would be ignored).
+    ("train__lr", 0.001, "train.lr: 0.001 is not read here any more; it must be set per variant, as variants.<name>.lr (e.g. variants.reference.lr"),
+    ("train__batch_size", 8, "train.batch_size: 8 is not read here any more; it must be set per variant, as variants.<name>.batch_size"),
+    ("preprocess__size", 192, "preprocess.size: 192 is not read here any more; it must be set per variant, as variants.<name>.size"),
     ("train__epochs", "many", "train.epochs: 'many' is not valid; it must be the maximum number of epochs"),
     ("train__selection_metric", "mean", "train.selection_metric: 'mean' is not valid; it must be one of per_image, pooled, batch_pooled"),
     ("train__layout", "NCHW", "train.layout: 'NCHW' is not valid; it must be one of auto, channels_last, nchw"),
-    ("preprocess__size", 100, "preprocess.size: 100 is not valid; it must be the square side in pixels, a multiple of 16"),
     ("split__val_fraction", 1.5, "split.val_fraction: 1.5 is not valid; it must be the share of images for validation, a number in (0, 1)"),
     ("runs__arch", [], "runs.arch: [] is not valid; it must be a non-empty list of distinct architectures"),
     ("runs__arch", ["unet", "resnet"], "runs.arch: 'resnet' is not valid; it must be a non-empty list of distinct architectures from unet, nested_unet, nested_unet_ds"),
@@ -86,26 +112,40 @@ def test_a_bad_value_is_named_with_what_it_must_be(project: Path, key: str, valu
     assert "params.yaml has 1 bad value(s)" in output, output
     assert message in output, output
     assert "Traceback" not in output
+    # DVC's first stage says the same.
+    code, output = check_params(project)
+    assert code != 0
+    assert "params.yaml has 1 bad value(s)" in output, output
+    assert message in output, output
+    assert "Traceback" not in output
+    assert not (project / "data/params.checked.json").exists()
 
 
 def test_every_bad_value_gets_its_own_line(project: Path) -> None:
-    edit_params(project, train__lr=0, train__layout="x", preprocess__size=95, runs__arch=["unet", "unet"])
-    code, output = dry_run(project)
-    assert code != 0
-    assert "params.yaml has 4 bad value(s)" in output, output
-    lines = [line.strip() for line in output.splitlines() if " is not valid; it must be " in line]
-    assert [line.split(":")[0] for line in lines] == ["preprocess.size", "runs.arch", "train.layout", "train.lr"]
+    edit_params(
+        project, variants__reference__lr=0, train__layout="x", variants__reference__size=95, runs__arch=["unet", "unet"]
+    )
+    expected = ["runs.arch", "train.layout", "variants.reference.lr", "variants.reference.size"]
+    # A bad value of a variant is named once, under variants (run_variants holds an alias of it).
+    for code, output in (dry_run(project), check_params(project)):
+        assert code != 0
+        assert "params.yaml has 4 bad value(s)" in output, output
+        lines = [line.strip() for line in output.splitlines() if " is not valid; it must be " in line]
+        assert [line.split(":")[0] for line in lines] == expected, output
 
 
 def test_config_overrides_are_checked_as_params_yaml_values(project: Path) -> None:
     # --config hands nested values over as strings: a good number passes, a bad one is named.
+    code, output = dry_run(project, "--config", 'variants={"reference": {"lr": 0.002}}')
+    assert code == 0 and "--lr 0.002 " in output, output
+    code, output = dry_run(project, "--config", 'variants={"reference": {"lr": -0.002}}')
+    assert code != 0 and "variants.reference.lr: -0.002 is not valid" in output, output
+    # The old place of a per-variant value is refused, not ignored.
     code, output = dry_run(project, "--config", 'train={"lr": 0.002}')
-    assert code == 0, output
-    code, output = dry_run(project, "--config", 'train={"lr": -0.002}')
-    assert code != 0 and "train.lr: -0.002 is not valid" in output, output
+    assert code != 0 and "train.lr: 0.002 is not read here any more" in output, output
     # In lists too: Snakemake hands `[0, 1]` over as ['0', '1'].
     code, output = dry_run(project, "--config", 'runs={"arch": ["unet"], "seed": [0, 1]}')
-    assert code == 0 and "models/unet/seed1/model.pt" in output, output
+    assert code == 0 and "models/reference/unet/seed1/model.pt" in output, output
     code, output = dry_run(project, "--config", 'runs={"arch": ["unet"], "seed": [0, -1]}')
     assert code != 0 and "runs.seed: -1 is not valid" in output, output
 
@@ -128,7 +168,11 @@ def test_a_test_set_plans_one_job_per_run(project: Path) -> None:
     edit_params(project, test__sets=[{"name": "stage1_test", "raw": "data/raw/stage1_test_images.zip"}])
     code, output = dry_run(project)
     assert code == 0, output
-    assert "predict_test        3" in output, output  # one per arch (seed 0)
+    # One per run of the reference variant (3 archs, seed 0), in results/<variant>/<set>/<arch>/seed<seed>/.
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output, flags=re.MULTILINE))
+    assert counts.get("predict_test") == "3", output
+    for arch in ("unet", "nested_unet", "nested_unet_ds"):
+        assert f"results/reference/stage1_test/{arch}/seed0" in output, arch
 
 
 def test_two_test_sets_with_one_name_are_refused(project: Path) -> None:

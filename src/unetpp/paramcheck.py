@@ -51,6 +51,15 @@ def schema_problems(params: dict, schema: dict) -> list[str]:
             names = description(path) and _at(schema, path).get("propertyNames", {}).get("description")
             problems.append(f"{key}: the name {error.instance!r} is not valid; it must be {names or error.message}")
             continue
+        if error.validator == "not" and isinstance(error.schema, dict) and "moved_to" in error.schema:
+            # A per-variant value left in its old section (train.lr, preprocess.size, ...): it would be ignored.
+            moved = error.schema["moved_to"]
+            problems.append(
+                f"{key}: {error.instance!r} is not read here any more; it must be set per variant, as "
+                f"variants.<name>.{moved} (e.g. variants.reference.{moved}, which the variants that merge the "
+                'reference inherit; see "Protocol variants" in docs/pipeline.md)'
+            )
+            continue
         if error.validator == "additionalProperties":
             problems.append(f"{key}: {error.message}")
             continue

@@ -1,8 +1,10 @@
 """What several rules share: the run folders, wildcards, code dependencies; they must match dvc.yaml.
 
-Every other path is written once, in the rule that produces it (`output:`); the
+Every other path is written once, in the `output:` of the producing rule; the
 rules that read it take it from there (`rules.<name>.output.<key>`), so a rule
 file is included after the rules it reads from (see the Snakefile).
+(`snakemake --lint` takes any line with "rule", a space and a later colon for a rule,
+and a file with rules and functions for a mixed one: the prose here avoids that.)
 """
 
 import re
@@ -274,5 +276,5 @@ CODE = {
 CODE = {stage: [from_workflow(path) for path in paths] for stage, paths in CODE.items()}
 
 # The project's one environment (with `--software-deployment-method conda`);
-# relative to the rule files. Its `pip: -e .` installs this checkout.
+# relative to the files of the rules. Its `pip: -e .` installs this checkout.
 CONDA_ENV = "../../environment.yml"
