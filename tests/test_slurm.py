@@ -5,9 +5,10 @@ by hand, proctrack/linuxproc, task/none, select/cons_tres, no systemd, no slurmd
 temporary directory, and stops its daemons by pid and removes that directory at the end.
 On it, `snakemake --workflow-profile` with a copy of profiles/slurm filled in for this
 cluster runs the workflow on a small synthetic set (16 images at 32x32, two archs, one
-epoch), while a copy of that workspace runs locally (`snakemake --cores 2`) beside it. Then:
+epoch, the one variant `reference`), while a copy of that workspace runs locally
+(`snakemake --cores 2`) beside it. Then:
 
-- every job except the local rule `fetch` (it runs on the login node by design) was
+- every job except the local rules `check_params` and `fetch` (they run on the login node by design) was
   one SLURM job: one submission per rule instance in the plugin's output, with its
   SLURM log, and the same job ids in SLURM's own records (`squeue --states=all`,
   whose comment names the rule instance, and jobcomp/filetxt), all COMPLETED;
@@ -26,8 +27,8 @@ the test instead of skipping it, so CI cannot pass without having run it.
 
 Cost: about 220 CPU-seconds in all (every process of the module, SLURM jobs included),
 mostly start-up: each SLURM job starts snakemake twice (the job, then the rule under
-srun) before the rule's own command. Its wall time is set by the chain of seven SLURM
-jobs one after another (ingest ... aggregate) and the plugin's status polling.
+srun) before the rule's own command. Its wall time is set by the chain of eight SLURM
+jobs one after another (ingest ... aggregate, compare_variants) and the plugin's status polling.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 REQUIRED = os.environ.get("UNETPP_REQUIRE_SLURM", "") not in ("", "0")
 ARCHS = ["unet", "nested_unet_ds"]
+# The variant that runs (run_variants in params.yaml: the reference alone).
+VARIANT = "reference"
 # The plugin's status polling: N s between checks, 10 s more after each check where no job ended, back to N
 # when one ends; a job is seen to end 6, 22 or 48 s after the previous one. A job here takes about 10-20 s
 # on an idle 2-core machine (two snakemake start-ups and the command); the default N, 40 s, adds minutes.
@@ -163,6 +166,7 @@ def workspace(dest: Path, raw_zip: Path) -> Path:
     project = tiny_workspace(dest, {"train": {"layout": "nchw"}, "runs": {"arch": ARCHS, "seed": [0]}})
     # Without .dvc/ the onsuccess hook records nothing: DVC is not what this test is about.
     shutil.rmtree(project / ".dvc")
+    assert [variant["name"] for variant in read_params(project)["run_variants"]] == [VARIANT]
     shutil.copy2(raw_zip, project / read_params(project)["data"]["raw"])
     return project
 
@@ -225,9 +229,11 @@ def instance_comment(job: Job) -> str:
 
 def test_every_job_ran_as_one_slurm_job(runs: Runs, cluster: LocalSlurmCluster) -> None:
     remote = [job for job in runs.plan if job.name not in runs.local_rules]
-    rules = {"ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate"}
+    rules = {"ingest", "preprocess", "split", "train", "predict", "evaluate", "aggregate", "compare_variants"}
     assert {job.name for job in remote} == rules
-    assert len(remote) == 4 + 3 * len(ARCHS)
+    # One each of ingest, preprocess (the one size), split, aggregate (the one variant), compare_variants;
+    # train, predict and evaluate per arch.
+    assert len(remote) == 5 + 3 * len(ARCHS), [(job.name, job.wildcards) for job in remote]
 
     # The plugin's output: one submission per rule instance, each with a SLURM job id and log.
     submissions = [match.groupdict() for match in SUBMITTED.finditer(runs.slurm_output)]
@@ -246,8 +252,8 @@ def test_every_job_ran_as_one_slurm_job(runs: Runs, cluster: LocalSlurmCluster) 
         rule = relative[0].removeprefix("rule_")
         assert re.search(rf"^(local)?rule {rule}:$", log.read_text(), flags=re.MULTILINE), log.read_text()
     assert found == expected_logs, (found, expected_logs)
-    # No rule ran in the main process except the local one(s).
-    assert "localrule fetch:" in runs.slurm_output
+    # No rule ran in the main process except the local ones, which did.
+    assert all(f"localrule {rule}:" in runs.slurm_output for rule in runs.local_rules), runs.slurm_output
 
     # SLURM's side: the jobs named with this run's id, one per rule instance (the plugin's --comment), completed.
     run_id = re.search(r"SLURM run ID: (\S+)", runs.slurm_output).group(1)
@@ -289,14 +295,15 @@ def test_outputs_equal_a_local_run(runs: Runs) -> None:
     assert (slurm / split).read_bytes() == (local / split).read_bytes()
     assert json.loads((slurm / split).read_text())["val"]
     for arch in ARCHS:
-        run_dir = f"results/runs/{arch}/seed0"
+        run_dir = f"results/{VARIANT}/runs/{arch}/seed0"
         assert json.loads((slurm / run_dir / "metrics.json").read_text()) == json.loads(
             (local / run_dir / "metrics.json").read_text()
         ), arch
         assert (slurm / run_dir / "per_image.csv").read_bytes() == (local / run_dir / "per_image.csv").read_bytes()
-        history = f"models/{arch}/seed0/history.csv"
+        history = f"models/{VARIANT}/{arch}/seed0/history.csv"
         assert history_without_seconds(slurm / history) == history_without_seconds(local / history), arch
-    ours, theirs = (json.loads((root / "results/metrics.json").read_text()) for root in (slurm, local))
+    aggregate = f"results/variants/{VARIANT}/metrics.json"
+    ours, theirs = (json.loads((root / aggregate).read_text()) for root in (slurm, local))
     assert without_timing(ours) == without_timing(theirs)
     assert set(ours) >= set(ARCHS)
 
@@ -306,13 +313,14 @@ def test_the_train_rules_gpu_renders_as_gpus_1(runs: Runs, cluster: LocalSlurmCl
     project = tmp_path / "project"
     shutil.copytree(runs.slurm, project, symlinks=True)
     profile = slurm_profile(tmp_path / "profile-gpu", gpu=True)
-    result = snakemake(["--workflow-profile", profile, *slurm_options(), "--force", "models/unet/seed0/model.pt"],
-                       cwd=project)
+    model = f"models/{VARIANT}/unet/seed0/model.pt"
+    result = snakemake(["--workflow-profile", profile, *slurm_options(), "--force", model], cwd=project)
     output = result.stdout + result.stderr
     calls = [line.split("sbatch call: ", 1)[1] for line in output.splitlines() if "sbatch call: " in line]
     assert len(calls) == 1, output
     call = calls[0]
-    assert " --gpus=1" in call and " -p gpu" in call and "--comment rule_train_wildcards_unet_0" in call, call
+    comment = f"--comment rule_train_wildcards_{VARIANT}_unet_0"
+    assert " --gpus=1" in call and " -p gpu" in call and comment in call, call
     assert " --cpus-per-task=1" in call and " -t 30" in call and " --mem 2000" in call, call
     # The cluster took it as a GPU request and refused it: no node here has a GPU.
     assert result.returncode != 0

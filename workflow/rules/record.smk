@@ -162,11 +162,25 @@ def record_in_dvc(workflow, logfile: str, run_config: dict | None = None) -> Non
 
 
 def where_results_are(workflow) -> None:
-    """After a successful run: where the results are, and how to see them."""
-    if not any(
-        job.rule.name in ("aggregate", "compare_variants") for job in workflow.dag.jobs
-    ):
+    """After a successful run: where the results are, and how to see them.
+
+    Names only what this run's DAG built: the variant table where compare_variants
+    was in it, the folders of the variants whose aggregate was, the test sets' folders.
+    """
+    names = {job.rule.name for job in workflow.dag.jobs}
+    if not names & {"aggregate", "compare_variants"}:
         return
+    # The variants of this DAG's aggregates (in run_variants' order), else those of run_variants.
+    declared = [variant["name"] for variant in workflow.config.get("run_variants", [])]
+    built = {
+        job.wildcards.get("variant")
+        for job in workflow.dag.jobs
+        if job.rule.name == "aggregate" and job.wildcards.get("variant")
+    }
+    variants = [name for name in declared if name in built] + sorted(
+        built - set(declared)
+    )
+    variants = variants or declared
     here = Path.cwd()
     elsewhere = here != Path(
         workflow.basedir
@@ -177,8 +191,15 @@ def where_results_are(workflow) -> None:
         if elsewhere
         else "snakemake --report report.html"
     )
-    print(
-        f"Results{shown}: results/variants.md (the variants side by side), results/variants/<variant>/summary.md "
-        f"(each variant's table), metrics.json, curves.png, results/<variant>/runs/<arch>/seed<seed>/; report: {how}",
-        file=sys.stderr,
+    parts = []
+    if "compare_variants" in names:
+        parts.append("results/variants.md (the variants side by side)")
+    parts.append(
+        "per variant"
+        + (f" ({', '.join(variants)})" if variants else "")
+        + ": results/variants/<variant>/ (summary.md, metrics.json, curves.png), "
+        "its runs in results/<variant>/runs/<arch>/seed<seed>/"
     )
+    if "predict_test" in names:
+        parts.append("test sets in results/<variant>/<set>/<arch>/seed<seed>/")
+    print(f"Results{shown}: {'; '.join(parts)}; report: {how}", file=sys.stderr)
