@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from workflow_helpers import BIN, Job, command_tokens, copy_workflow, dvc_stages, run, snakemake_plan
+from workflow_helpers import (
+    BIN, Job, command_tokens, copy_workflow, dvc_stages, run, snakemake_plan, tiny_variants
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,11 +32,11 @@ CODE_PREFIX = "src/unetpp/"
 # Small enough to run every stage in seconds; device, precision, layout and the rest stay as in
 # params.yaml, since they may decide which modules a stage imports.
 TINY = {
-    "preprocess": {"size": 32, "workers": 1},
+    "preprocess": {"workers": 1},
     # Synthetic data: not the release of data.content_sha256.
     "data": {"workers": 1, "content_sha256": "any"},
     "split": {"val_fraction": 0.25},
-    "train": {"epochs": 1, "patience": 1, "batch_size": 4, "threads": 1},
+    "train": {"epochs": 1, "patience": 1, "threads": 1},
     "predict": {"batch_size": 4},
     "evaluate": {"batch_size": 4},
     # The test-set stage, switched on; the set has masks, so that scoring is imported too
@@ -65,6 +67,7 @@ finally:
 
 def tiny_params(project: Path) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
+    tiny_variants(params)  # the variants' sizes (32 for the reference's 96) and batch 4
     for section, values in TINY.items():
         params[section].update(values)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
