@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from unetpp.models import build_model
 from unetpp.training.config import TrainConfig
+from unetpp.training.optimizer import make_optimizer
 from unetpp.training.step import make_batch, train_step
 
 
@@ -54,11 +55,10 @@ def build_for_training(
     seed: int = 0,
     model_kwargs: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """Model and optimizer as `unetpp train` builds them (seeded weights, Adam), in `memory_format`."""
+    """Model and optimizer as `unetpp train` builds them (seeded weights, `make_optimizer`), in `memory_format`."""
     torch.manual_seed(seed)
     model = build_model(arch, **(model_kwargs or {})).to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TrainConfig.lr)  # Adam's cost does not depend on it
-    return model, optimizer
+    return model, make_optimizer(model, TrainConfig.lr)  # Adam's cost does not depend on the lr
 
 
 class TimedSteps:
