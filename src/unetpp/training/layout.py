@@ -93,11 +93,13 @@ def measure(
         runners = [TimedSteps(arch, cpu, "fp32", memory_format(layout), TIMED_STEPS + 1, batch_size, image_size,
                               model_kwargs=model_kwargs) for layout in layouts]
         times = interleaved_times(runners, TIMED_STEPS, 1, f"layout probe {arch}", progress)
-    medians = dict(zip(layouts, map(statistics.median, times)))
+    # Decide on the recorded (rounded) times, so the cached record always explains its own choice: on a
+    # near-tie the unrounded medians could fall on the other side of the margin than the rounded ones.
+    medians = {layout: round(statistics.median(t), 6) for layout, t in zip(layouts, times)}
     return {
         "layout": choose(medians["nchw"], medians["channels_last"]),
-        "nchw_step_s": round(medians["nchw"], 4),
-        "channels_last_step_s": round(medians["channels_last"], 4),
+        "nchw_step_s": medians["nchw"],
+        "channels_last_step_s": medians["channels_last"],
     }
 
 
