@@ -3,6 +3,10 @@
 #
 #   benchmarks/cpu_protocol.sh [RUN_ROOT]          (RUN_ROOT defaults to ~/runs)
 #   VARIANTS="reference augment authors size192" benchmarks/cpu_protocol.sh ~/runs-grid   (the variant grid)
+#   benchmarks/cpu_protocol.sh ~/runs-grid --prioritize models/augment/nested_unet/seed0/model.pt
+#
+# Arguments after RUN_ROOT go to snakemake as they are (for example --prioritize TARGET..., which trains the
+# named models first: with two trainings at a time, the order decides which results a session sees).
 #
 # VARIANTS (default: the clone's params.yaml as committed, i.e. the reference alone) names the protocol
 # variants of params.yaml to run: the clone's run_variants and preprocess.sizes are set to them (an edit of the
@@ -19,6 +23,7 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 RUN_ROOT=${1:-$HOME/runs}
+shift || true
 CLONE=$RUN_ROOT/unetpp
 RAW=${RAW:-$REPO/../shared/data/dsb2018/stage1_train.zip}
 mkdir -p "$RUN_ROOT/logs" "$RUN_ROOT/checkpoints"
@@ -71,7 +76,7 @@ LOG=$RUN_ROOT/logs/snakemake-$(date -u +%Y%m%dT%H%M%SZ).log
 # With the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled = 1), a process's nice
 # value only ranks it within its session: every other terminal session or job still gets an equal share of
 # the CPU. So the run gets a session of its own (setsid), and that session's autogroup the same nice value.
-nohup setsid nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete --max-checksum-file-size 1GB >"$LOG" 2>&1 &
+nohup setsid nice -n -10 snakemake --cores 2 --resources gpu=2 --rerun-incomplete --max-checksum-file-size 1GB "$@" >"$LOG" 2>&1 &
 echo $! >"$RUN_ROOT/snakemake.pid"
 sleep 1
 echo -10 >"/proc/$!/autogroup" 2>/dev/null || echo "note: could not raise the run's autogroup priority"
