@@ -4,6 +4,7 @@
 #   benchmarks/cpu_protocol.sh [RUN_ROOT]          (RUN_ROOT defaults to ~/runs)
 #   VARIANTS="reference augment authors size192" benchmarks/cpu_protocol.sh ~/runs-grid   (the variant grid)
 #   benchmarks/cpu_protocol.sh ~/runs-grid --prioritize models/augment/nested_unet/seed0/model.pt
+#   TEST_RAW=/path/to/stage1_test_images.zip VARIANTS="..." benchmarks/cpu_protocol.sh ~/runs-grid   (+ test set)
 #
 # Arguments after RUN_ROOT go to snakemake as they are (for example --prioritize TARGET..., which trains the
 # named models first: with two trainings at a time, the order decides which results a session sees).
@@ -19,6 +20,8 @@
 # epoch. It runs the main job's pipeline with two trainings at a time, one thread each (params.yaml
 # train.threads: 1; `--resources gpu=2` is Snakemake's count of concurrent trainings, GPU or not).
 # RAW may point at the real stage1_train.zip (default: ../shared/data/dsb2018/stage1_train.zip).
+# TEST_RAW, if set, is a test set in the Kaggle layout (e.g. stage1_test_images.zip): the clone's params.yaml
+# then lists it in test.sets as stage1_test, so every trained model also gets its test-set job (submission.csv).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +48,14 @@ TARGET="$(cd "$(dirname "$RAW")" && pwd)/$(basename "$RAW")"
 mkdir -p data/raw
 [ "$(readlink data/raw/stage1_train.zip 2>/dev/null)" = "$TARGET" ] || ln -sfn "$TARGET" data/raw/stage1_train.zip
 
+if [ -n "${TEST_RAW:-}" ]; then
+    [ -f "$TEST_RAW" ] || { echo "no test set at $TEST_RAW" >&2; exit 1; }
+    TEST_TARGET="$(cd "$(dirname "$TEST_RAW")" && pwd)/$(basename "$TEST_RAW")"
+    [ "$(readlink data/raw/stage1_test_images.zip 2>/dev/null)" = "$TEST_TARGET" ] \
+        || ln -sfn "$TEST_TARGET" data/raw/stage1_test_images.zip
+    # test.sets: [] -> the one set (an edit of the clone's params.yaml only, as VARIANTS below).
+    sed -i -E 's|^  sets: \[\]$|  sets:\n  - name: stage1_test\n    raw: data/raw/stage1_test_images.zip|' params.yaml
+fi
 if [ -n "${VARIANTS:-}" ]; then
     # run_variants: [*a, *b] (aliases of the declared variants) and their distinct sizes, in the clone only.
     .venv/bin/python - "$VARIANTS" <<'PY'

@@ -370,6 +370,20 @@ def test_parameters_from_train_json_when_present(project):
     assert unet["seeds"]["0"]["parameters"] == 123 and unet["mean"]["parameters"] == 123
 
 
+def test_input_size_from_the_evaluation_else_from_train_json(project):
+    """Metrics evaluated before `evaluate` wrote "size" (the published reference) take train.json's image_size."""
+    path = project / "models" / "unet" / "seed0" / "train.json"
+    train = json.loads(path.read_text())
+    train["settings"]["image_size"] = 96
+    path.write_text(json.dumps(train))
+    metrics_path = project / "results" / "nested_unet" / "seed0" / "metrics.json"
+    metrics_path.write_text(json.dumps({**json.loads(metrics_path.read_text()), "size": 192}))
+    assert run(project, "unet", "nested_unet", "nested_unet_ds").exit_code == 0
+    document = json.loads((project / "results" / "metrics.json").read_text())
+    assert document["unet"]["mean"]["size"] == 96 and document["nested_unet"]["mean"]["size"] == 192
+    assert "size" not in document["nested_unet_ds"]["mean"]  # neither source has it: nothing invented
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

@@ -207,6 +207,7 @@ def test_evaluate_reproduces_the_training_validation_iou(tmp_path):
         res = cli(*args, "--data", h5, "--split", split, "--subset", "val")
         assert res.exit_code == 0, res.output
     metrics = json.loads(out.read_text())
+    assert metrics["size"] == 32  # recorded without --interim too: the variant table's "size" column
     assert metrics["iou_per_image"] == pytest.approx(summary["best_val_iou"], abs=1e-12)
     assert metrics["iou_batch_pooled"] == pytest.approx(summary["best_val_iou_batch_pooled"], abs=1e-12)
 

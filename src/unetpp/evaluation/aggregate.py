@@ -187,6 +187,12 @@ def collect(arch: str, seed: int, models_dir: Path, results_dir: Path) -> RunRes
     return RunResult(arch, seed, parameter_count(arch, train, paths["train"]), train, evaluation, history)
 
 
+def _input_size(r: RunResult) -> dict[str, int]:
+    """{"size": side} from the evaluation, else from train.json's settings (metrics from before evaluate wrote it)."""
+    size = r.evaluation.get("size", r.train.get("settings", {}).get("image_size"))
+    return {"size": int(size)} if isinstance(size, int) else {}
+
+
 def run_metrics(r: RunResult) -> dict[str, float | int]:
     """The metrics of one run: evaluation scores, training summary, parameter count."""
     return {
@@ -196,6 +202,7 @@ def run_metrics(r: RunResult) -> dict[str, float | int]:
         "best_val_iou": float(r.train["best_val_iou"]),
         **{key: float(r.train[key]) for key in BEST_BY_METRIC_KEYS if key in r.train},
         **{key: r.evaluation[key] for key in NATIVE_KEYS if key in r.evaluation},
+        **_input_size(r),
         "epochs_run": int(r.train["epochs_run"]),
         "train_seconds": float(r.train["wall_seconds"]),
         "parameters": int(r.parameters),

@@ -156,12 +156,12 @@ def run_evaluate(
             f"but {data_path} has {data.size}x{data.size} masks; {_REPREDICT}"
         )
     summary, rows = score(preds.probabilities, data.masks, data.ids, batch_size)
+    summary["size"] = data.size  # the side the per-size figures were scored at (native ones: below)
     columns = PER_IMAGE_COLUMNS
     if interim is not None:
         native_masks = read_native_masks(interim, data.ids)
         native_summary, native_rows = score_native(preds.probabilities, native_masks, batch_size)
         summary.update(native_summary)
-        summary["size"] = data.size  # the per-size figures' side, beside the native ones
         rows = [{**row, **native} for row, native in zip(rows, native_rows, strict=True)]
         columns = PER_IMAGE_COLUMNS + NATIVE_COLUMNS
     with contextlib.ExitStack() as stack:
