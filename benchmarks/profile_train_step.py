@@ -33,6 +33,7 @@ from torch.utils.flop_counter import conv_flop_count
 from unetpp.allocator import keep_freed_memory
 from unetpp.benchmarking.paths import StepPath, build_for_path, reference_path
 from unetpp.benchmarking.train_steps import time_train_steps
+from unetpp.choices import BLOCKS
 from unetpp.training.step_timing import synthetic_batch_source
 from unetpp.training.step import make_batch, train_step
 
@@ -45,6 +46,7 @@ FAMILIES = (
     ("upsampling", ("upsample",)),
     ("concat / copy / layout", ("cat", "copy_", "contiguous", "to_dense", "clone")),
     ("max pool", ("max_pool",)),
+    ("dropout", ("dropout", "bernoulli", "random_", "rshift", "bitwise_and")),  # nn.Dropout; HalfDropout
     ("optimizer (Adam)", ("_foreach", "adam", "lerp", "addcdiv", "sqrt")),
     ("loss", ("binary_cross_entropy", "sigmoid", "log_sigmoid")),
 )
@@ -127,7 +129,9 @@ def profiled_steps(
     return prof.key_averages(group_by_input_shape=by_shape)
 
 
-def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float) -> dict[str, float]:
+def bound(
+    arch: str, path: StepPath, timed_steps: int, convolution_share: float, model_kwargs: dict[str, Any] | None = None
+) -> dict[str, float]:
     """The speed-up over the reference that `path` has, and the most it could have with free non-convolutions.
 
     Step times are medians of unprofiled steps, the two paths interleaved and
@@ -136,7 +140,7 @@ def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float)
     the many small operators, so the bound errs high, not low).
     """
     reference, this = time_train_steps(arch, [reference_path(), path], torch.device("cpu"), timed_steps, 2, 16, 96,
-                                       isolate=True)
+                                       model_kwargs=model_kwargs, isolate=True)
     convolutions = this.median * convolution_share
     figures = {"reference_s_per_step": reference.median, "path_s_per_step": this.median,
                "convolution_share": convolution_share, "convolutions_s_per_step": convolutions,
@@ -152,6 +156,8 @@ def bound(arch: str, path: StepPath, timed_steps: int, convolution_share: float)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="nested_unet")
+    parser.add_argument("--block", choices=BLOCKS, default="vgg",
+                        help="the unit of each node (`unetpp train --block`): vgg (the reference) or authors")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--layout", choices=("nchw", "channels_last"), default="channels_last")
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (after 2 warm-up steps)")
@@ -176,12 +182,13 @@ def main() -> None:
                     keep_freed_memory=True)
     # Shapes are recorded in a separate pass: recording them slows the many small operators (concatenations,
     # copies) by far more than the few percent profiling costs otherwise, and would skew the families and the bound.
-    events = profiled_steps(args.arch, path, args.steps, by_shape=False)
+    model_kwargs = {"block": args.block}
+    events = profiled_steps(args.arch, path, args.steps, by_shape=False, model_kwargs=model_kwargs)
     families: dict[str, float] = defaultdict(float)  # self CPU seconds per step
     for event in events:
         families[family(event.key)] += event.self_cpu_time_total / 1e6 / args.steps
     total = sum(families.values())
-    print(f"{args.arch}, {path.describe()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+    print(f"{args.arch} ({args.block} block), {path.describe()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
           f"capability {torch.backends.cpu.get_cpu_capability()}: {total:.3f} s of self CPU time per "
           f"step (profiled)")
     print(events.table(sort_by="self_cpu_time_total", row_limit=args.top))
@@ -189,17 +196,18 @@ def main() -> None:
     for label, seconds in sorted(families.items(), key=lambda item: -item[1]):
         print(f"| {label} | {seconds:.3f} | {seconds / total:.1%} |")
     result: dict[str, Any] = {
-        "arch": args.arch, "setup": path.describe(), "threads": torch.get_num_threads(), "steps": args.steps,
+        "arch": args.arch, "block": args.block, "setup": path.describe(), "threads": torch.get_num_threads(), "steps": args.steps,
         "families_s_per_step": dict(families),
         "ops_s_per_step": {e.key: e.self_cpu_time_total / 1e6 / args.steps for e in events},
     }
     if args.by_shape:
-        rows = conv_rows(profiled_steps(args.arch, path, args.steps, by_shape=True), args.steps)
+        rows = conv_rows(profiled_steps(args.arch, path, args.steps, by_shape=True, model_kwargs=model_kwargs),
+                         args.steps)
         print_conv_rows(rows)
         result["convolutions"] = rows
     if args.bound:
         convolution_share = sum(families[label] for label in CONV_FAMILIES) / total
-        result["bound"] = bound(args.arch, path, args.timed_steps, convolution_share)
+        result["bound"] = bound(args.arch, path, args.timed_steps, convolution_share, model_kwargs)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

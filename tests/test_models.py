@@ -68,7 +68,7 @@ def test_authors_block_layers_initialisation_and_l2_kernels() -> None:
     torch.manual_seed(0)
     model = build_model("nested_unet_ds", block="authors")
     unit = model.nodes["x0_0"]
-    assert [type(m).__name__ for m in unit] == ["HeConv2d", "ReLU", "Dropout", "HeConv2d", "ReLU", "Dropout"]
+    assert [type(m).__name__ for m in unit] == ["HeConv2d", "ReLU", "HalfDropout", "HeConv2d", "ReLU", "HalfDropout"]
     assert unit[2].p == unit[5].p == 0.5
     up = model.ups["x0_1"]
     assert isinstance(up, nn.ConvTranspose2d) and up.kernel_size == (2, 2) and up.stride == (2, 2)

@@ -37,3 +37,10 @@ def test_family_sorts_backward_before_forward() -> None:
     assert profile_train_step.family("aten::mkldnn_convolution") == "convolution forward"
     assert profile_train_step.family("aten::upsample_bilinear2d_backward") == "upsampling"
     assert profile_train_step.family("aten::cat") == "concat / copy / layout"
+
+
+def test_dropout_is_a_family_of_its_own() -> None:
+    # The authors' block (--block authors) drops out after every convolution: its RNG and masks are counted apart.
+    assert profile_train_step.family("aten::native_dropout") == "dropout"
+    assert profile_train_step.family("aten::bernoulli_") == "dropout"
+    assert profile_train_step.family("aten::native_dropout_backward") == "dropout"

@@ -9,6 +9,7 @@ from torch import nn
 
 from unetpp.choices import BLOCKS, DEFAULT_FILTERS
 from unetpp.errors import ModelError
+from unetpp.models.dropout import HalfDropout
 
 UPSAMPLE_MODES = ("bilinear", "nearest", "bicubic")
 
@@ -53,17 +54,18 @@ class AuthorsBlock(nn.Sequential):
     """The UNet++ authors' `standard_unit`: conv3x3-ReLU-Dropout(0.5), twice; no batch norm.
 
     Dropout draws from the global torch RNG, which training seeds and its
-    checkpoint restores, so a resumed run stays bit-identical.
+    checkpoint restores, so a resumed run stays bit-identical; on the CPU it
+    draws 64 elements' coins per generator call (`HalfDropout`).
     """
 
-    def __init__(self, in_channels: int, middle_channels: int, out_channels: int, dropout: float = 0.5) -> None:
+    def __init__(self, in_channels: int, middle_channels: int, out_channels: int) -> None:
         super().__init__(
             HeConv2d(in_channels, middle_channels, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            HalfDropout(),
             HeConv2d(middle_channels, out_channels, kernel_size=3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
+            HalfDropout(),
         )
 
 
