@@ -22,7 +22,9 @@ are the protocol's values in params.yaml (train, predict and evaluate).
 The protocol variants (params.yaml `variants`): `--variant NAME` (repeatable) or `--grid` (all four:
 reference, augment, authors, size192) runs each variant's (arch, seed) runs with its size, block,
 augment, batch size and lr, with `--data` a pattern holding `{size}` (data/processed/dsb2018_{size}.h5:
-copy the 96 and 192 files) and `--interim data/interim/stage1_train.h5` for the native-size scores; the
+the 96 and 192 files) and `--interim` for the native-size scores (the ingest output, or the val masks
+alone: a lent GPU machine takes at most 64 MiB, so pack the files with `benchmarks/gpu_bundle.py pack`,
+carry `.gpu_bundle` and run `python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there first); the
 layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
 results/variants/<variant>/ and results/variants.md from `unetpp compare-variants`). The whole grid for
 seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-run equivalents, 7x the
@@ -31,7 +33,7 @@ seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-
 (an estimate, not measured), e.g.
 
     python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
-        --interim data/interim/stage1_train.h5 --split data/processed/split.json \
+        --interim data/interim/stage1_train_val_masks.h5 --split data/processed/split.json \
         --work gpu_grid --archive gpu_grid.tar.gz --jobs 9
 
 Each train.json records the commit of the code only if `src/` is a tracked

@@ -1,0 +1,126 @@
+"""Pack what `gpu_protocol.py --grid` reads into a folder small enough to travel to a GPU machine, and unpack it.
+
+A lent GPU machine gets the working tree and at most 64 MiB in all; the grid
+reads the processed 96x96 and 192x192 files (24 + 94 MiB) and, for the
+native-size scores, the ingest output (about 600 MiB). The bundle holds:
+
+- `dsb2018_<size>.h5.gz`: each processed file gzipped whole (5 and 19 MiB),
+  so unpacking gives back the same bytes, and each train.json the same
+  `data_sha256` as a run from the pipeline's own files;
+- `split.json`, as it is;
+- `stage1_train_val_masks.h5`: the ingest output cut down to the native-size
+  masks of the split's validation images (all that `evaluate --interim`
+  reads), gzip-compressed, under 1 MiB;
+- `MANIFEST.json`: the sha256 of every original, which unpacking checks.
+
+    python benchmarks/gpu_bundle.py pack --processed-dir data/processed --sizes 96 192 \\
+        --interim data/interim/stage1_train.h5 --out .gpu_bundle
+    python benchmarks/gpu_bundle.py unpack .gpu_bundle data      # there: data/processed/..., data/interim/...
+
+`.gpu_bundle` must be ignored by git (`echo /.gpu_bundle/ >> .git/info/exclude`) and named in the device
+call's `carry`; its data are never committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+VAL_MASKS = "stage1_train_val_masks.h5"
+BUDGET_MIB = 54.0  # 64 MiB in all, less the working tree (about 8 MiB) and a margin
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_val_masks(interim: Path, split: Path, out: Path) -> int:
+    """The ingest output's layout (ids, images, masks) holding only the validation images' native masks."""
+    val_ids = json.loads(split.read_text(encoding="utf-8"))["val"]
+    with h5py.File(interim, "r") as src, h5py.File(out, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        dst.attrs["subset"] = "native-size masks of the split's val images only (benchmarks/gpu_bundle.py)"
+        dst.create_dataset("ids", data=np.array(val_ids, dtype=object), dtype=h5py.string_dtype())
+        dst.create_group("images")  # none: evaluate --interim reads masks alone
+        masks = dst.create_group("masks")
+        for image_id in val_ids:
+            masks.create_dataset(image_id, data=src["masks"][image_id][()], compression="gzip", compression_opts=9)
+    return len(val_ids)
+
+
+def pack(processed_dir: Path, sizes: list[int], interim: Path, out: Path, budget_mib: float) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    split = processed_dir / "split.json"
+    manifest: dict[str, str] = {}
+    for size in sizes:
+        source = processed_dir / f"dsb2018_{size}.h5"
+        if not source.exists():
+            sys.exit(f"{source} does not exist: run the pipeline's preprocess for size {size} first")
+        with open(source, "rb") as fh, gzip.open(out / f"{source.name}.gz", "wb", compresslevel=6) as gz:
+            shutil.copyfileobj(fh, gz, 1 << 20)
+        manifest[f"processed/{source.name}"] = sha256(source)
+    shutil.copyfile(split, out / "split.json")
+    manifest["processed/split.json"] = sha256(split)
+    n_val = write_val_masks(interim, split, out / VAL_MASKS)
+    manifest[f"interim/{VAL_MASKS}"] = sha256(out / VAL_MASKS)
+    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    total = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    print(f"{out}: {total:.1f} MiB ({', '.join(sorted(p.name for p in out.iterdir()))}; {n_val} val masks)")
+    if total > budget_mib:
+        sys.exit(f"{out} holds {total:.1f} MiB, over the {budget_mib} MiB a device call can carry beside the tree")
+    return manifest
+
+
+def unpack(bundle: Path, data: Path) -> None:
+    manifest = json.loads((bundle / "MANIFEST.json").read_text(encoding="utf-8"))
+    for relative, expected in manifest.items():
+        target = data / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        gz = bundle / f"{target.name}.gz"
+        if gz.exists():
+            with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            shutil.copyfile(bundle / target.name, target)
+        if sha256(target) != expected:
+            sys.exit(f"{target}: sha256 differs from {bundle / 'MANIFEST.json'}; pack the bundle again")
+        print(f"{target}: sha256 {expected[:12]}... as packed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    packing = commands.add_parser("pack", help="write the bundle")
+    packing.add_argument("--processed-dir", type=Path, default=Path("data/processed"),
+                         help="holds dsb2018_<size>.h5 and split.json [data/processed]")
+    packing.add_argument("--sizes", type=int, nargs="+", default=[96, 192], help="input sizes to take [96 192]")
+    packing.add_argument("--interim", type=Path, default=Path("data/interim/stage1_train.h5"),
+                         help="the ingest output [data/interim/stage1_train.h5]")
+    packing.add_argument("--out", type=Path, default=Path(".gpu_bundle"), help="the bundle folder [.gpu_bundle]")
+    packing.add_argument("--budget-mib", type=float, default=BUDGET_MIB,
+                         help=f"fail above this size [{BUDGET_MIB}]")
+    unpacking = commands.add_parser("unpack", help="restore the files under DATA, checked against the manifest")
+    unpacking.add_argument("bundle", type=Path)
+    unpacking.add_argument("data", type=Path, help="e.g. data: gives data/processed/... and data/interim/...")
+    args = parser.parse_args()
+    if args.command == "pack":
+        pack(args.processed_dir, args.sizes, args.interim, args.out, args.budget_mib)
+    else:
+        unpack(args.bundle, args.data)
+
+
+if __name__ == "__main__":
+    main()
