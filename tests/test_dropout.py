@@ -50,3 +50,13 @@ def test_channels_last_and_dtype_are_kept_and_the_gradient_uses_the_same_mask(dt
 def test_identity_in_eval_mode() -> None:
     x = torch.randn(2, 3, 4, 4)
     assert HalfDropout().eval()(x) is x
+
+
+def test_bit_k_of_byte_i_of_the_drawn_words_decides_element_8i_plus_k() -> None:
+    # Pinned: a training resumed under a later version must draw the same masks from the same generator state.
+    like = torch.empty(2, 3, 10, 10, dtype=torch.bfloat16)  # 600 elements: 10 words, the last one partly used
+    torch.manual_seed(3)
+    words = torch.empty(10, dtype=torch.int64).random_(-(2**63), None)
+    expected = torch.tensor([2.0 * ((byte >> k) & 1) for byte in words.view(torch.uint8).tolist() for k in range(8)])
+    torch.manual_seed(3)
+    assert torch.equal(half_keep_scale(like).flatten(), expected[:600].to(torch.bfloat16))
