@@ -15,7 +15,7 @@ native-size scores, the ingest output (about 600 MiB). The bundle holds:
 
     python benchmarks/gpu_bundle.py pack --processed-dir data/processed --sizes 96 192 \\
         --interim data/interim/stage1_train.h5 --out .gpu_bundle
-    python benchmarks/gpu_bundle.py unpack .gpu_bundle data      # there: data/processed/..., data/interim/...
+    PYTHONPATH=src python benchmarks/gpu_bundle.py unpack .gpu_bundle data   # there (no install needed)
 
 `.gpu_bundle` must be ignored by git (`echo /.gpu_bundle/ >> .git/info/exclude`) and named in the device
 call's `carry`; its data are never committed.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import shutil
 import sys
@@ -34,21 +33,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from unetpp.data.processed import file_sha256, read_split
+from unetpp.evaluation.native import read_native_masks
+
 VAL_MASKS = "stage1_train_val_masks.h5"
 BUDGET_MIB = 54.0  # 64 MiB in all, less the working tree (about 8 MiB) and a margin
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_val_masks(interim: Path, split: Path, out: Path) -> int:
     """The ingest output's layout (ids, images, masks) holding only the validation images' native masks."""
-    val_ids = json.loads(split.read_text(encoding="utf-8"))["val"]
+    val_ids = read_split(split)["val"]
+    val_masks = read_native_masks(interim, val_ids)
     with h5py.File(interim, "r") as src, h5py.File(out, "w") as dst:
         for key, value in src.attrs.items():
             dst.attrs[key] = value
@@ -56,8 +51,8 @@ def write_val_masks(interim: Path, split: Path, out: Path) -> int:
         dst.create_dataset("ids", data=np.array(val_ids, dtype=object), dtype=h5py.string_dtype())
         dst.create_group("images")  # none: evaluate --interim reads masks alone
         masks = dst.create_group("masks")
-        for image_id in val_ids:
-            masks.create_dataset(image_id, data=src["masks"][image_id][()], compression="gzip", compression_opts=9)
+        for image_id, mask in zip(val_ids, val_masks, strict=True):
+            masks.create_dataset(image_id, data=mask, compression="gzip", compression_opts=9)
     return len(val_ids)
 
 
@@ -71,11 +66,11 @@ def pack(processed_dir: Path, sizes: list[int], interim: Path, out: Path, budget
             sys.exit(f"{source} does not exist: run the pipeline's preprocess for size {size} first")
         with open(source, "rb") as fh, gzip.open(out / f"{source.name}.gz", "wb", compresslevel=6) as gz:
             shutil.copyfileobj(fh, gz, 1 << 20)
-        manifest[f"processed/{source.name}"] = sha256(source)
+        manifest[f"processed/{source.name}"] = file_sha256(source)
     shutil.copyfile(split, out / "split.json")
-    manifest["processed/split.json"] = sha256(split)
+    manifest["processed/split.json"] = file_sha256(split)
     n_val = write_val_masks(interim, split, out / VAL_MASKS)
-    manifest[f"interim/{VAL_MASKS}"] = sha256(out / VAL_MASKS)
+    manifest[f"interim/{VAL_MASKS}"] = file_sha256(out / VAL_MASKS)
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in out.iterdir()) / 2**20
     print(f"{out}: {total:.1f} MiB ({', '.join(sorted(p.name for p in out.iterdir()))}; {n_val} val masks)")
@@ -95,7 +90,7 @@ def unpack(bundle: Path, data: Path) -> None:
                 shutil.copyfileobj(src, dst, 1 << 20)
         else:
             shutil.copyfile(bundle / target.name, target)
-        if sha256(target) != expected:
+        if file_sha256(target) != expected:
             sys.exit(f"{target}: sha256 differs from {bundle / 'MANIFEST.json'}; pack the bundle again")
         print(f"{target}: sha256 {expected[:12]}... as packed")
 

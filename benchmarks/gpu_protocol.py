@@ -24,8 +24,8 @@ reference, augment, authors, size192) runs each variant's (arch, seed) runs with
 augment, batch size and lr, with `--data` a pattern holding `{size}` (data/processed/dsb2018_{size}.h5:
 the 96 and 192 files) and `--interim` for the native-size scores (the ingest output, or the val masks
 alone: a lent GPU machine takes at most 64 MiB, so pack the files with `benchmarks/gpu_bundle.py pack`,
-carry `.gpu_bundle` and run `python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there first); the
-layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
+carry `.gpu_bundle` and run `PYTHONPATH=src python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there
+first); the layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
 results/variants/<variant>/ and results/variants.md from `unetpp compare-variants`). The whole grid for
 seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-run equivalents, 7x the
 9 runs that take about 5 minutes with --jobs 3 on one H200. The 96x96 runs leave most of the GPU idle, so

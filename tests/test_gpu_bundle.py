@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from unetpp.cli import main
-from unetpp.data.processed import load_processed
+from unetpp.data.processed import file_sha256, load_processed
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_bundle.py"
 spec = importlib.util.spec_from_file_location("gpu_bundle", SCRIPT)
@@ -40,7 +40,7 @@ def test_pack_then_unpack_gives_the_same_bytes_and_the_same_native_scores(
         "MANIFEST.json", "dsb2018_32.h5.gz", "split.json", gpu_bundle.VAL_MASKS]
     gpu_bundle.unpack(tmp_path / "bundle", tmp_path / "data")
     for relative, digest in manifest.items():
-        assert gpu_bundle.sha256(tmp_path / "data" / relative) == digest
+        assert file_sha256(tmp_path / "data" / relative) == digest
     unpacked = tmp_path / "data" / "processed" / "dsb2018_32.h5"
     assert unpacked.read_bytes() == synthetic_processed_h5.read_bytes()  # train.json's data_sha256 is unchanged
     val_masks = tmp_path / "data" / "interim" / gpu_bundle.VAL_MASKS
