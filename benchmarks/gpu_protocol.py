@@ -30,11 +30,14 @@ results/variants/<variant>/ and results/variants.md from `unetpp compare-variant
 seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-run equivalents, 7x the
 9 runs that take about 5 minutes with --jobs 3 on one H200. The 96x96 runs leave most of the GPU idle, so
 --jobs 9 is proposed (the size192 runs start first, the longest first); expect roughly 12-20 minutes
-(an estimate, not measured), e.g.
+(an estimate, not measured). `--cuda-graph` replays every training step from a CUDA graph (`unetpp train
+--cuda-graph`): a captured UNet++ step took half the eager time on an H200 at batch 16; what that saves of the
+grid's wall time is unmeasured (not yet run on a GPU), and it is not bit-identical to the eager runs published
+so far, e.g.
 
     python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
         --interim data/interim/stage1_train_val_masks.h5 --split data/processed/split.json \
-        --work gpu_grid --archive gpu_grid.tar.gz --jobs 9
+        --work gpu_grid --archive gpu_grid.tar.gz --jobs 9 --cuda-graph
 
 Each train.json records the commit of the code only if `src/` is a tracked
 part of a git checkout; for a copy of `src/` and `benchmarks/` made elsewhere,
@@ -123,12 +126,13 @@ def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str],
     model_dir, result_dir, log = run_dirs(args, arch, seed)
     variant_options = ("--block", args.block, "--augment", args.augment) if getattr(args, "variant", None) else ()
     interim = ("--interim", str(args.interim)) if getattr(args, "interim", None) else ()
+    graph = ("--cuda-graph",) if getattr(args, "cuda_graph", False) else ()
     steps = [
         unetpp("train", "--data", str(args.data), "--split", str(args.split), "--arch", arch,
                "--epochs", str(args.epochs), "--patience", str(args.patience), "--lr", str(args.lr),
                "--batch-size", str(args.batch_size), "--seed", str(seed), "--device", args.device,
                "--precision", args.precision, "--selection-metric", args.selection_metric,
-               "--layout", args.layout, "--num-threads", str(args.threads), *variant_options, "--out", str(model_dir),
+               "--layout", args.layout, "--num-threads", str(args.threads), *variant_options, *graph, "--out", str(model_dir),
                "--checkpoint-dir", str(work / "checkpoints"), "--no-progress"),
         unetpp("predict", "--model", str(model_dir / "model.pt"), "--data", str(args.data), "--split",
                str(args.split), "--subset", "val", "--batch-size", str(args.batch_size), "--device", args.device,
@@ -181,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--layout", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per training process")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="`unetpp train --cuda-graph`: each step replayed from a CUDA graph (about 2x faster "
+                             "steps at batch 16 on an H200; not bit-identical to the eager runs published so far)")
     parser.add_argument("--content-sha256", default=STAGE1_TRAIN_CONTENT_SHA256,
                         help="data.content_sha256 of the raw data the HDF5 came from [the stage1_train release: "
                              "its summary gets the published column]")

@@ -141,3 +141,21 @@ def test_two_variants_train_aggregate_and_compare(
     with tarfile.open(tmp_path / "out" / "gpu_results.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"run/results/variants.md", "run/results/variants/authors/summary.md"} <= names
+
+
+def test_cuda_graph_reaches_every_training(tmp_path: Path, synthetic_processed_h5: Path, synthetic_split_json: Path):
+    # Without CUDA the training refuses it (a CUDA-only option) before any work; with CUDA it trains.
+    import torch
+
+    proc = run_script(tmp_path, synthetic_processed_h5, synthetic_split_json, "--arch", "unet", "--seed", "0",
+                      "--cuda-graph")
+    log = (tmp_path / "run" / "logs" / "unet-seed0.log").read_text()
+    assert " train " in log and " --cuda-graph " in log
+    model_dir = tmp_path / "run" / "models" / "unet" / "seed0"
+    if torch.cuda.is_available():
+        assert proc.returncode == 0, log
+        assert json.loads((model_dir / "train.json").read_text())["settings"]["cuda_graph"] is True
+    else:
+        assert proc.returncode != 0
+        assert "--cuda-graph needs a CUDA device" in log
+        assert not (model_dir / "model.pt").exists()

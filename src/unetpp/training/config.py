@@ -49,6 +49,7 @@ class TrainConfig:
     layout: str = "auto"
     augment: str = DEFAULT_AUGMENT
     block: str = DEFAULT_BLOCK
+    cuda_graph: bool = False  # CUDA only: replay each step from a captured graph (training/cuda_graph.py)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def architecture_kwargs(self) -> dict[str, Any]:
@@ -80,5 +81,10 @@ class TrainConfig:
             raise UnetppError(f"--augment {self.augment!r} is unknown: use one of {', '.join(AUGMENTS)}")
         if self.block not in BLOCKS:
             raise UnetppError(f"--block {self.block!r} is unknown: use one of {', '.join(BLOCKS)}")
+        if self.cuda_graph and self.device not in ("auto", "cuda") and not self.device.startswith("cuda:"):
+            raise UnetppError(
+                f"--cuda-graph needs a CUDA device, and --device is {self.device!r}: leave --cuda-graph out "
+                f"(steps then run eagerly) or train on --device cuda"
+            )
         if "block" in self.model_kwargs:
             raise UnetppError("give the block as TrainConfig.block (--block), not in model_kwargs")

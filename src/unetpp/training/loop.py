@@ -20,6 +20,8 @@ Design choices (see also docs/method.md):
   penalty through the optimizer (`training/optimizer.py`).
 - The memory layout (channels_last or NCHW) is chosen by
   `training/layout.py` and kept in the checkpoint: a resumed run keeps it.
+- `--cuda-graph` (CUDA only) replays each step from a captured graph
+  (`training/cuda_graph.py`), with Adam capturable for the whole run.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from unetpp.training.checkpoint import (
     set_rng_state,
 )
 from unetpp.training.config import TrainConfig
+from unetpp.training.cuda_graph import GraphedTrainStep, StepOutputs
 from unetpp.training.device import default_num_threads, describe_device, resolve_device, resolve_precision
 from unetpp.training.gpu_lease import gpu_record
 from unetpp.training.layout import memory_format, resolve_layout
@@ -110,8 +113,12 @@ def train_epoch(
     bar: tqdm | None = None,
     layout: torch.memory_format = INPUT_MEMORY_FORMAT,
     augment: EpochAugment | None = None,
+    step: Callable[[torch.Tensor, torch.Tensor], StepOutputs] | None = None,
 ) -> EpochStats:
-    """One pass over the training set in `order`, each batch through `augment` if given; image-weighted mean loss."""
+    """One pass over the training set in `order`, each batch through `augment` if given; image-weighted mean loss.
+
+    `step(images, masks)` runs each optimizer step (a `GraphedTrainStep`); by default `train_step`, eagerly.
+    """
     model.train()
     loss_sum = _accumulator(images.device)
     counts: list[PixelCounts] = []
@@ -122,7 +129,7 @@ def train_epoch(
         if augment is not None:
             x, y = augment.apply(index, x, y)
             x = x.contiguous(memory_format=layout)
-        loss, batch_counts = train_step(model, optimizer, x, y, precision)
+        loss, batch_counts = step(x, y) if step is not None else train_step(model, optimizer, x, y, precision)
         loss_sum += loss.to(loss_sum.dtype) * len(index)
         counts.append(batch_counts)
         if bar is not None:
@@ -185,6 +192,8 @@ def run_settings(
         "layout": config.layout,
         "augment": config.augment,
         "block": config.block,
+        # Only when set, so that the fingerprints (and resumes) of eager runs stay those of before the option.
+        **({"cuda_graph": True} if config.cuda_graph else {}),
         "model_kwargs": _plain(config.model_kwargs),
         "torch_version": str(torch.__version__),
         "data": str(config.data),
@@ -220,6 +229,7 @@ class Run:
     best_row: dict[str, Any] = field(default_factory=dict)
     wall_before: float = 0.0
     commits: list[dict[str, Any]] = field(default_factory=list)
+    step: GraphedTrainStep | None = None  # None: eager `train_step`
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -290,10 +300,12 @@ def start_or_resume(
         layout = resolve_layout(config.layout, device, precision, config.arch, config.batch_size, image_size,
                                 threads, _plain(config.architecture_kwargs()), progress)
     model = model.to(device, memory_format=memory_format(layout["layout"]))
-    optimizer = make_optimizer(model, config.lr)
+    optimizer = make_optimizer(model, config.lr, capturable=config.cuda_graph)
     run = Run(model, optimizer, EarlyStopping(config.patience), layout, best_state=_cpu_state(model))
     if resumed is not None:
         run.resume(resumed)
+    if config.cuda_graph:  # captured at each batch shape's first step, after any resume has set the state
+        run.step = GraphedTrainStep(model, optimizer, precision)
     return run
 
 
@@ -393,7 +405,7 @@ def run_epoch(
     with tqdm(total=math.ceil(len(images) / config.batch_size), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
               leave=False, disable=None if progress is None else not progress, file=sys.stderr) as bar:
         train_stats = train_epoch(run.model, run.optimizer, images, masks, order, config.batch_size, precision, bar,
-                                  run.memory_format, augment)
+                                  run.memory_format, augment, run.step)
     val_stats = validation_pass(run.model, *val_data, config.batch_size, precision, run.memory_format)
     row = history_row(epoch, train_stats, val_stats, run.optimizer.param_groups[0]["lr"],
                       time.perf_counter() - epoch_start)
@@ -425,6 +437,9 @@ def train(
     """
     config.validate()
     device = resolve_device(config.device)
+    if config.cuda_graph and device.type != "cuda":
+        raise UnetppError(f"--cuda-graph needs a CUDA device, and this run would train on {device.type} "
+                          f"(--device {config.device}): leave --cuda-graph out, and the steps run eagerly")
     precision = resolve_precision(config.precision, device)
     train_set = load_processed(config.data, config.split, "train")
     val_set = load_processed(config.data, config.split, "val")

@@ -23,17 +23,20 @@ AUTHORS_L2 = 1e-4  # the authors' l2(1e-4): the penalty is AUTHORS_L2 * sum(w^2)
 L2_WEIGHT_DECAY = 2 * AUTHORS_L2  # its gradient, 2 * AUTHORS_L2 * w, as Adam's coupled weight_decay
 
 
-def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Adam:
+def make_optimizer(model: nn.Module, lr: float, capturable: bool = False) -> torch.optim.Adam:
     """Adam at `lr`; the model's `l2_kernels` (none for the vgg block) in a group with the L2 as weight decay.
 
     Without such kernels this is `Adam(model.parameters(), lr)` itself, one
     group, as the reference protocol (and its recorded digests) had it.
+    `capturable` keeps Adam's step count on the GPU, which a CUDA graph of the
+    step needs (`training/cuda_graph.py`).
     """
     kernels = l2_kernels(model)
     if not kernels:
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
     penalised = {id(k) for k in kernels}
     rest = [p for p in model.parameters() if id(p) not in penalised]
     return torch.optim.Adam(
-        [{"params": kernels, "weight_decay": L2_WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}], lr=lr
+        [{"params": kernels, "weight_decay": L2_WEIGHT_DECAY}, {"params": rest, "weight_decay": 0.0}], lr=lr,
+        capturable=capturable,
     )
