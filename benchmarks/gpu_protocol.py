@@ -120,10 +120,22 @@ def run_dirs(args: argparse.Namespace, arch: str, seed: int) -> tuple[Path, Path
             work / "logs" / variant / f"{arch}-seed{seed}.log")
 
 
+def run_finished(model_dir: Path, result_dir: Path) -> bool:
+    """Whether a run has the aggregate's inputs: history.csv, train.json, metrics.json and per_image.csv."""
+    return all((folder / name).is_file()
+               for folder, name in ((model_dir, "history.csv"), (model_dir, "train.json"),
+                                    (result_dir, "metrics.json"), (result_dir, "per_image.csv")))
+
+
 def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str], deadline: float) -> bool:
-    """train -> predict -> evaluate for one (arch, seed); False if any step failed or ran out of time."""
+    """train -> predict -> evaluate for one (arch, seed); False if any step failed or ran out of time.
+
+    A run an earlier call finished is left as it is; one it cut short resumes from its checkpoint.
+    """
     work: Path = args.work
     model_dir, result_dir, log = run_dirs(args, arch, seed)
+    if run_finished(model_dir, result_dir):
+        return True
     variant_options = ("--block", args.block, "--augment", args.augment) if getattr(args, "variant", None) else ()
     interim = ("--interim", str(args.interim)) if getattr(args, "interim", None) else ()
     graph = ("--cuda-graph",) if getattr(args, "cuda_graph", False) else ()
@@ -160,9 +172,7 @@ def complete_seeds(work: Path, archs: list[str], seeds: list[int], variant: str 
     """The seeds for which every arch has its three aggregate inputs (of `variant`, in its layout)."""
     def done(arch: str, seed: int) -> bool:
         model_dir, result_dir, _ = run_dirs(argparse.Namespace(work=work, variant=variant), arch, seed)
-        return all((folder / name).is_file()
-                   for folder, name in ((model_dir, "history.csv"), (model_dir, "train.json"),
-                                        (result_dir, "metrics.json"), (result_dir, "per_image.csv")))
+        return run_finished(model_dir, result_dir)
 
     return [s for s in seeds if all(done(a, s) for a in archs)]
 
