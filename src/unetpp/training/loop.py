@@ -456,7 +456,8 @@ def train(
     run.commits.append({"commit": code_commit(), "from_epoch": resumed_from + 1})
     print(f"unetpp train: {config.arch} ({config.block} block, augment {config.augment}), "
           f"layout {run.layout['layout']} ({run.layout['source']}), {precision}, "
-          f"{threads} thread(s), selecting on val IoU {config.selection_metric}; checkpoints in {slot.directory}",
+          f"{threads} thread(s){', steps replayed from CUDA graphs' if config.cuda_graph else ''}, "
+          f"selecting on val IoU {config.selection_metric}; checkpoints in {slot.directory}",
           file=sys.stderr)
 
     # Epochs: each one checkpointed before the next starts.
