@@ -440,6 +440,8 @@ def train(
     if config.cuda_graph and device.type != "cuda":
         raise UnetppError(f"--cuda-graph needs a CUDA device, and this run would train on {device.type} "
                           f"(--device {config.device}): leave --cuda-graph out, and the steps run eagerly")
+    if config.cuda_graph and device.index is not None:
+        torch.cuda.set_device(device)  # a graph is captured on the current device's streams (--device cuda:N)
     precision = resolve_precision(config.precision, device)
     train_set = load_processed(config.data, config.split, "train")
     val_set = load_processed(config.data, config.split, "val")
