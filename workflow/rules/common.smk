@@ -144,6 +144,7 @@ CODE = {
         "src/unetpp/training/augment.py",
         "src/unetpp/training/checkpoint.py",
         "src/unetpp/training/config.py",
+        "src/unetpp/training/cuda_graph.py",
         "src/unetpp/training/device.py",
         "src/unetpp/training/gpu_lease.py",
         "src/unetpp/training/layout.py",
