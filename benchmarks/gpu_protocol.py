@@ -130,7 +130,8 @@ def run_finished(model_dir: Path, result_dir: Path) -> bool:
 def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str], deadline: float) -> bool:
     """train -> predict -> evaluate for one (arch, seed); False if any step failed or ran out of time.
 
-    A run an earlier call finished is left as it is; one it cut short resumes from its checkpoint.
+    A run an earlier call finished is left as it is; a trained model is not trained again; a training it cut
+    short resumes from its checkpoint.
     """
     work: Path = args.work
     model_dir, result_dir, log = run_dirs(args, arch, seed)
@@ -144,7 +145,8 @@ def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str],
                "--epochs", str(args.epochs), "--patience", str(args.patience), "--lr", str(args.lr),
                "--batch-size", str(args.batch_size), "--seed", str(seed), "--device", args.device,
                "--precision", args.precision, "--selection-metric", args.selection_metric,
-               "--layout", args.layout, "--num-threads", str(args.threads), *variant_options, *graph, "--out", str(model_dir),
+               "--layout", args.layout, "--num-threads", str(args.threads), *variant_options, *graph,
+               "--out", str(model_dir),
                "--checkpoint-dir", str(work / "checkpoints"), "--no-progress"),
         unetpp("predict", "--model", str(model_dir / "model.pt"), "--data", str(args.data), "--split",
                str(args.split), "--subset", "val", "--batch-size", str(args.batch_size), "--device", args.device,
@@ -154,6 +156,8 @@ def one_run(arch: str, seed: int, args: argparse.Namespace, env: dict[str, str],
                "--split", str(args.split), "--subset", "val", "--batch-size", "16", *interim,
                "--out", str(result_dir / "metrics.json"), "--per-image", str(result_dir / "per_image.csv")),
     ]
+    if (model_dir / "model.pt").is_file() and (model_dir / "train.json").is_file():
+        steps = steps[1:]
     return all(run_logged(cmd, log, env, deadline) for cmd in steps)
 
 

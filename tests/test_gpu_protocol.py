@@ -159,3 +159,26 @@ def test_cuda_graph_reaches_every_training(tmp_path: Path, synthetic_processed_h
         assert proc.returncode != 0
         assert "--cuda-graph needs a CUDA device" in log
         assert not (model_dir / "model.pt").exists()
+
+
+def test_a_rerun_skips_what_an_earlier_call_finished(tmp_path, monkeypatch):
+    # A trained model whose evaluation was cut short: predict and evaluate run again, training does not;
+    # a run with every aggregate input runs nothing.
+    script = load_script()
+    ran: list[str] = []
+    monkeypatch.setattr(script, "run_logged", lambda cmd, log, env, deadline: ran.append(cmd[3]) or True)
+    (tmp_path / "d.h5").write_text("x")
+    (tmp_path / "s.json").write_text("x")
+    args = script.resolve_paths(script.build_parser().parse_args(
+        ["--data", "d.h5", "--split", "s.json", "--work", "w", "--archive", "a.tar.gz"]), tmp_path)
+    model_dir, result_dir, _ = script.run_dirs(args, "unet", 0)
+    model_dir.mkdir(parents=True)
+    for name in ("model.pt", "train.json", "history.csv"):
+        (model_dir / name).write_text("x")
+    assert script.one_run("unet", 0, args, {}, float("inf"))
+    assert ran == ["predict", "evaluate"]
+    result_dir.mkdir(parents=True)
+    for name in ("metrics.json", "per_image.csv"):
+        (result_dir / name).write_text("x")
+    ran.clear()
+    assert script.one_run("unet", 0, args, {}, float("inf")) and ran == []
