@@ -76,6 +76,7 @@ def test_graphed_steps_train_exactly_as_eager_steps(arch: str, block: str) -> No
     eager_model, eager_opt = fresh(arch, block)
     torch.manual_seed(7)
     eager = [train_step(eager_model, eager_opt, x, y, "fp32") for x, y in data]
+    eager_rng = torch.get_rng_state()
 
     model, optimizer = fresh(arch, block)
     stand_in = EagerStandIn()
@@ -94,15 +95,7 @@ def test_graphed_steps_train_exactly_as_eager_steps(arch: str, block: str) -> No
     for key in state:
         for name in ("step", "exp_avg", "exp_avg_sq"):
             assert torch.equal(eager_state[key][name], state[key][name]), (key, name)
-    assert torch.equal(torch.get_rng_state(), _rng_after_eager(arch, block, data))
-
-
-def _rng_after_eager(arch: str, block: str, data: list) -> torch.Tensor:
-    model, optimizer = fresh(arch, block)
-    torch.manual_seed(7)
-    for x, y in data:
-        train_step(model, optimizer, x, y, "fp32")
-    return torch.get_rng_state()
+    assert torch.equal(torch.get_rng_state(), eager_rng)
 
 
 def test_outputs_are_not_overwritten_by_the_next_replay() -> None:
