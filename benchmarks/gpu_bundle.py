@@ -8,9 +8,12 @@ native-size scores, the ingest output (about 600 MiB). The bundle holds:
   so unpacking gives back the same bytes, and each train.json the same
   `data_sha256` as a run from the pipeline's own files;
 - `split.json`, as it is;
-- `stage1_train_val_masks.h5`: the ingest output cut down to the native-size
-  masks of the split's validation images (all that `evaluate --interim`
-  reads), gzip-compressed, under 1 MiB;
+- `stage1_train_val.h5`: the ingest output cut down to what `evaluate
+  --interim` reads of the split's validation images: their native-size masks
+  (to score against) and, for each image's kind (`unetpp.data.image_kind`,
+  which reads only averages), the image shrunk to 32x32 (all 670
+  stage1_train images keep their kind; one that did not would be kept whole),
+  gzip-compressed, about 1 MiB;
 - `MANIFEST.json`: the sha256 of every original, which unpacking checks.
 
     python benchmarks/gpu_bundle.py pack --processed-dir data/processed --sizes 96 192 \\
@@ -33,26 +36,41 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from unetpp.data.image_kind import image_kind
 from unetpp.data.processed import file_sha256, read_split
-from unetpp.evaluation.native import read_native_masks
 
-VAL_MASKS = "stage1_train_val_masks.h5"
+VAL_INTERIM = "stage1_train_val.h5"
+KIND_SIDE = 32  # the side of the stand-in images (only their kind is read)
 BUDGET_MIB = 54.0  # 64 MiB in all, less the working tree (about 8 MiB) and a margin
 
 
-def write_val_masks(interim: Path, split: Path, out: Path) -> int:
-    """The ingest output's layout (ids, images, masks) holding only the validation images' native masks."""
+def kind_stand_in(image: np.ndarray) -> np.ndarray:
+    """The (H, W, 3) uint8 image shrunk to KIND_SIDE x KIND_SIDE, or whole if that changed its kind."""
+    from skimage.transform import resize
+
+    small = resize(image, (KIND_SIDE, KIND_SIDE, 3), anti_aliasing=True, preserve_range=True)
+    small = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    return small if image_kind(small) == image_kind(image) else image
+
+
+def write_val_interim(interim: Path, split: Path, out: Path) -> int:
+    """The ingest output's layout (ids, images, masks) with the validation images' masks and kind stand-ins."""
     val_ids = read_split(split)["val"]
-    val_masks = read_native_masks(interim, val_ids)
     with h5py.File(interim, "r") as src, h5py.File(out, "w") as dst:
+        absent = [i for i in val_ids if i not in src["masks"] or i not in src["images"]]
+        if absent:
+            sys.exit(f"{interim} lacks {len(absent)} val image(s) of {split} (e.g. {absent[0]}): pass the "
+                     "ingest output the processed files were made from")
         for key, value in src.attrs.items():
             dst.attrs[key] = value
-        dst.attrs["subset"] = "native-size masks of the split's val images only (benchmarks/gpu_bundle.py)"
+        dst.attrs["subset"] = (
+            "the split's val masks, and their images shrunk to 32x32 for their kind (benchmarks/gpu_bundle.py)"
+        )
         dst.create_dataset("ids", data=np.array(val_ids, dtype=object), dtype=h5py.string_dtype())
-        dst.create_group("images")  # none: evaluate --interim reads masks alone
-        masks = dst.create_group("masks")
-        for image_id, mask in zip(val_ids, val_masks, strict=True):
-            masks.create_dataset(image_id, data=mask, compression="gzip", compression_opts=9)
+        images, masks = dst.create_group("images"), dst.create_group("masks")  # no labels: not read
+        for image_id in val_ids:
+            images.create_dataset(image_id, data=kind_stand_in(src["images"][image_id][()]))
+            masks.create_dataset(image_id, data=src["masks"][image_id][()], compression="gzip", compression_opts=9)
     return len(val_ids)
 
 
@@ -69,11 +87,11 @@ def pack(processed_dir: Path, sizes: list[int], interim: Path, out: Path, budget
         manifest[f"processed/{source.name}"] = file_sha256(source)
     shutil.copyfile(split, out / "split.json")
     manifest["processed/split.json"] = file_sha256(split)
-    n_val = write_val_masks(interim, split, out / VAL_MASKS)
-    manifest[f"interim/{VAL_MASKS}"] = file_sha256(out / VAL_MASKS)
+    n_val = write_val_interim(interim, split, out / VAL_INTERIM)
+    manifest[f"interim/{VAL_INTERIM}"] = file_sha256(out / VAL_INTERIM)
     (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in out.iterdir()) / 2**20
-    print(f"{out}: {total:.1f} MiB ({', '.join(sorted(p.name for p in out.iterdir()))}; {n_val} val masks)")
+    print(f"{out}: {total:.1f} MiB ({', '.join(sorted(p.name for p in out.iterdir()))}; {n_val} val images)")
     if total > budget_mib:
         sys.exit(f"{out} holds {total:.1f} MiB, over the {budget_mib} MiB a device call can carry beside the tree")
     return manifest

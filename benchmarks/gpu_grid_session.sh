@@ -2,7 +2,7 @@
 # The variant grid on a lent GPU in one device call: what a session with a GPU runs, prepared and tested here.
 #
 # Prepared on the CPU machine, in the checkout's root (both folders are git-ignored; see docs/pipeline.md):
-#   python benchmarks/gpu_bundle.py pack           # .gpu_bundle: the processed 96/192 files, split, val masks
+#   python benchmarks/gpu_bundle.py pack           # .gpu_bundle: the processed 96/192 files, split, val images
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_17_x86_64 -d .whl kornia==0.9.0 kornia_rs==0.2.0   # not on the GPU image
 # Then one device call (the `device` tool), from the checkout's root there:
@@ -41,7 +41,7 @@ export PYTHONUNBUFFERED=1
 (nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || echo "no nvidia-smi") | tee "$OUT/gpu.txt"
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
 
-if [ ! -d data/processed ] || [ ! -f data/interim/stage1_train_val_masks.h5 ]; then
+if [ ! -d data/processed ] || [ ! -f data/interim/stage1_train_val.h5 ]; then
     "$PYTHON" benchmarks/gpu_bundle.py unpack .gpu_bundle data || { echo "unpacking .gpu_bundle failed" >&2; exit 1; }
 fi
 
@@ -59,7 +59,7 @@ left=$((DEADLINE - ($(date +%s) - started)))
 [ "$left" -ge 60 ] || left=60
 # shellcheck disable=SC2086  # GRID_ARGS is a list of options
 "$PYTHON" benchmarks/gpu_protocol.py $GRID_ARGS --data 'data/processed/dsb2018_{size}.h5' \
-    --interim data/interim/stage1_train_val_masks.h5 --split data/processed/split.json \
+    --interim data/interim/stage1_train_val.h5 --split data/processed/split.json \
     --work gpu_grid --archive "$OUT/gpu_grid.tar.gz" --jobs "$JOBS" --threads 1 $GRAPH --deadline "$left" \
     ${UNETPP_SOURCE_COMMIT:+--source-commit "$UNETPP_SOURCE_COMMIT"} 2>&1 | tee "$OUT/gpu_grid.log"
 rc=${PIPESTATUS[0]}

@@ -22,7 +22,7 @@ are the protocol's values in params.yaml (train, predict and evaluate).
 The protocol variants (params.yaml `variants`): `--variant NAME` (repeatable) or `--grid` (all four:
 reference, augment, authors, size192) runs each variant's (arch, seed) runs with its size, block,
 augment, batch size and lr, with `--data` a pattern holding `{size}` (data/processed/dsb2018_{size}.h5:
-the 96 and 192 files) and `--interim` for the native-size scores (the ingest output, or the val masks
+the 96 and 192 files) and `--interim` for the native-size scores (the ingest output, or its val images
 alone: a lent GPU machine takes at most 64 MiB, so pack the files with `benchmarks/gpu_bundle.py pack`,
 carry `.gpu_bundle` and run `PYTHONPATH=src python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there
 first); the layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
@@ -36,7 +36,7 @@ grid's wall time is unmeasured (not yet run on a GPU), and it is not bit-identic
 so far, e.g.
 
     python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
-        --interim data/interim/stage1_train_val_masks.h5 --split data/processed/split.json \
+        --interim data/interim/stage1_train_val.h5 --split data/processed/split.json \
         --work gpu_grid --archive gpu_grid.tar.gz --jobs 9 --cuda-graph
 
 Each train.json records the commit of the code only if `src/` is a tracked

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from helpers_inference import write_split
 from unetpp.cli import main
+from unetpp.data.image_kind import image_kind
 
 S = 16
 IDS = ["a_perfect", "b_half", "c_empty", "d_missed", "e_train"]
@@ -257,6 +258,15 @@ def test_native_size_scores_each_prediction_against_its_ingested_mask(tmp_path, 
     assert m["iou_native_pooled"] == pytest.approx(
         sum(int(r["native_intersection"]) for r in rows) / sum(int(r["native_union"]) for r in rows))
     assert m["dice_native_per_image"] == pytest.approx(np.mean([float(r["native_dice"]) for r in rows]))
+    # Each image's kind, from its own pixels, and each kind's mean native IoU over its images.
+    with h5py.File(synthetic_interim_h5) as f:
+        kinds = [image_kind(f["images"][i][()]) for i in val.ids]
+    assert [r["image_kind"] for r in rows] == kinds and set(kinds) == {"fluorescence", "colour"}
+    for kind in ("fluorescence", "colour"):
+        ours = [float(r["native_iou"]) for r in rows if r["image_kind"] == kind]
+        assert m[f"n_images_{kind}"] == len(ours) and m[f"iou_native_per_image_{kind}"] == pytest.approx(np.mean(ours))
+    assert "n_images_brightfield" not in m and "iou_native_per_image_brightfield" not in m  # no such image here
+    assert "(fluorescence " in result.output and "colour " in result.output
 
     # Without --interim, the file keeps its per-size columns only.
     plain = cli("evaluate", "--pred", pred, "--data", synthetic_processed_h5, "--split", split,

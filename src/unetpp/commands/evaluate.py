@@ -64,7 +64,9 @@ from unetpp.choices import REFERENCE_BATCH_SIZE, SUBSETS
     help="The ingest output the processed data came from (data/interim/stage1_train.h5). Also scores each "
     "prediction at its image's native size: resized back bilinearly (as predict-test does), thresholded at 0.5, "
     "against the native union mask. Adds iou_native_*/dice_native_* (and `size`) to --out and native_* columns "
-    "to --per-image: figures comparable across training sizes.",
+    "to --per-image: figures comparable across training sizes. Also tells each image's kind from its pixels "
+    "(fluorescence, brightfield or colour; an image_kind column) and adds each kind's mean native per-image IoU "
+    "and image count (iou_native_per_image_<kind>, n_images_<kind>) to --out.",
 )
 def evaluate(
     pred_path: Path,
@@ -84,10 +86,19 @@ def evaluate(
     (how the reference reports validation IoU). An image whose prediction and
     mask are both empty scores 1.0.
     """
+    from unetpp.data.image_kind import IMAGE_KINDS, kind_keys
     from unetpp.evaluation.evaluate import run_evaluate
 
     summary = run_evaluate(pred_path, data_path, split_path, subset, out, per_image, batch_size, interim)
-    native = f"; native size IoU per_image {summary['iou_native_per_image']:.4f}" if interim is not None else ""
+    native = ""
+    if interim is not None:
+        by_kind = ", ".join(
+            f"{kind} {summary[mean_key]:.4f} ({summary[n_key]})"
+            for kind in IMAGE_KINDS
+            for mean_key, n_key in [kind_keys(kind)]
+            if n_key in summary
+        )
+        native = f"; native size IoU per_image {summary['iou_native_per_image']:.4f} ({by_kind})"
     click.echo(
         f"{summary['n_images']} {subset} images: IoU per_image {summary['iou_per_image']:.4f}, pooled "
         f"{summary['iou_pooled']:.4f}, batch_pooled {summary['iou_batch_pooled']:.4f}; Dice per_image "

@@ -37,6 +37,7 @@ import numpy as np
 
 from unetpp.atomic import atomic_path
 from unetpp.choices import ARCHITECTURES, DEFAULT_SELECTION_METRIC, REDUCTIONS
+from unetpp.data.image_kind import KIND_KEYS
 from unetpp.errors import UnetppError
 from unetpp.evaluation.compare import COMPARISONS, compare_archs, comparison_markdown, comparison_name
 from unetpp.evaluation.summary_html import markdown_to_html
@@ -67,8 +68,11 @@ EVAL_KEYS = (
 TRAIN_KEYS = ("best_epoch", "best_val_iou", "epochs_run", "wall_seconds")
 # Reported when train.json has them (written by `unetpp train` since selection_metric exists).
 BEST_BY_METRIC_KEYS = tuple(f"best_val_iou_{metric}" for metric in REDUCTIONS)
-# Reported when metrics.json has them (`unetpp evaluate --interim`): the native-size scores and the size.
-NATIVE_KEYS = ("size", *(f"{name}_native_{metric}" for name in ("iou", "dice") for metric in REDUCTIONS))
+# Reported when metrics.json has them (`unetpp evaluate --interim`): the native-size scores and the size, and
+# the native per-image IoU of each image kind with its number of images.
+NATIVE_KEYS = (
+    "size", *(f"{name}_native_{metric}" for name in ("iou", "dice") for metric in REDUCTIONS), *KIND_KEYS
+)
 OUTPUT_NAMES = ("metrics.json", "summary.md", "curves.png", "headline.json", "summary.html")
 # The folder of headline/<arch>.json, one file per arch.
 HEADLINE_DIR = "headline"

@@ -23,7 +23,7 @@ from unetpp.atomic import atomic_path
 from unetpp.choices import REDUCTIONS
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
-from unetpp.evaluation.native import NATIVE_COLUMNS, read_native_masks, score_native
+from unetpp.evaluation.native import NATIVE_COLUMNS, read_native, score_native
 from unetpp.metrics import REFERENCE_BATCH_SIZE, counts_from_probabilities, dice, iou, per_image_dice, per_image_iou
 
 PER_IMAGE_COLUMNS = ("id", "iou", "dice", "intersection", "union", "pred_pixels", "mask_pixels")
@@ -159,8 +159,8 @@ def run_evaluate(
     summary["size"] = data.size  # the side the per-size figures were scored at (native ones: below)
     columns = PER_IMAGE_COLUMNS
     if interim is not None:
-        native_masks = read_native_masks(interim, data.ids)
-        native_summary, native_rows = score_native(preds.probabilities, native_masks, batch_size)
+        native_masks, kinds = read_native(interim, data.ids)
+        native_summary, native_rows = score_native(preds.probabilities, native_masks, kinds, batch_size)
         summary.update(native_summary)
         rows = [{**row, **native} for row, native in zip(rows, native_rows, strict=True)]
         columns = PER_IMAGE_COLUMNS + NATIVE_COLUMNS

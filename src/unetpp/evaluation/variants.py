@@ -4,7 +4,9 @@ Reads `<variants-dir>/<variant>/metrics.json` (what `unetpp aggregate` wrote for
 one markdown table and one JSON file: for each variant and architecture the validation IoU at native size
 (`evaluate --interim`; comparable across input sizes) and at the variant's own size, Dice, epochs and
 training time (mean and sample sd over seeds), and each UNet++ architecture minus U-Net (per-image IoU at the
-variant's size) with its 95% paired bootstrap interval, as the aggregate computed it.
+variant's size) with its 95% paired bootstrap interval, as the aggregate computed it. Where the evaluation
+knew each image's kind (fluorescence, brightfield, colour), a second table gives the native IoU per kind:
+a variant that helps only the common kind shows there.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from typing import Any
 
 from unetpp.atomic import atomic_path
 from unetpp.choices import ARCHITECTURES
+from unetpp.data.image_kind import IMAGE_KINDS, kind_keys
 from unetpp.errors import UnetppError
 from unetpp.evaluation.aggregate import format_duration
 from unetpp.evaluation.summary_html import markdown_to_html
 
-# The figures of the table, read from an aggregate's {arch: {"mean": ..., "sd": ...}}.
-FIGURES = ("iou_native_per_image", "iou_per_image", "dice_per_image", "best_epoch", "epochs_run", "train_seconds")
+# The figures of the tables, read from an aggregate's {arch: {"mean": ..., "sd": ...}}.
+KIND_FIGURES = tuple(kind_keys(kind)[0] for kind in IMAGE_KINDS)
+FIGURES = (
+    "iou_native_per_image", "iou_per_image", "dice_per_image", "best_epoch", "epochs_run", "train_seconds",
+    *KIND_FIGURES,
+)
 REFERENCE = "reference"
 
 
@@ -52,16 +59,22 @@ def _number(value: Any) -> float | None:
 
 
 def variant_table(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The JSON document: {variant: {"size", "archs": {arch: {figure: {"mean", "sd"}, "n_seeds"}}, "comparisons"}}."""
+    """The JSON document: {variant: {"size", "image_kinds", "archs": {arch: {figure: {"mean", "sd"}, "n_seeds"}},
+    "comparisons"}}; image_kinds is {kind: number of val images} for the kinds the evaluation found."""
     document: dict[str, Any] = {}
     for name, metrics in variants.items():
         archs: dict[str, Any] = {}
         size = None
+        image_kinds: dict[str, int] = {}
         for arch in ARCHITECTURES:
             if arch not in metrics:
                 continue
             mean, sd = metrics[arch].get("mean", {}), metrics[arch].get("sd", {})
             size = size or _number(mean.get("size"))
+            for kind in IMAGE_KINDS:
+                count = _number(mean.get(kind_keys(kind)[1]))
+                if count is not None:
+                    image_kinds.setdefault(kind, int(count))
             archs[arch] = {
                 **{key: {"mean": _number(mean.get(key)), "sd": _number(sd.get(key))} for key in FIGURES},
                 "n_seeds": len(metrics[arch].get("seeds", {})),
@@ -75,7 +88,9 @@ def variant_table(variants: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "kind": kind,
                 **{key: _number(stats.get(key)) for key in ("mean_diff", "ci95_low", "ci95_high")},
             }
-        document[name] = {"size": int(size) if size else None, "archs": archs, "comparisons": comparisons}
+        document[name] = {
+            "size": int(size) if size else None, "image_kinds": image_kinds, "archs": archs, "comparisons": comparisons
+        }
     return document
 
 
@@ -124,7 +139,33 @@ def variant_markdown(document: dict[str, Any]) -> str:
                 f"| {name} | {label} | {stats['mean_diff']:+.4f} | "
                 f"[{stats['ci95_low']:+.4f}, {stats['ci95_high']:+.4f}] |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + kind_markdown(document)) + "\n"
+
+
+def kind_markdown(document: dict[str, Any]) -> list[str]:
+    """The lines of the per-kind table (native per-image IoU), none when no variant knows its images' kinds."""
+    kinds = [kind for kind in IMAGE_KINDS if any(kind in variant["image_kinds"] for variant in document.values())]
+    if not kinds:
+        return []
+    lines = [
+        "",
+        "IoU per image at native size, by image kind (`unetpp.data.image_kind`: fluorescence is grey and dark, "
+        "brightfield grey and bright, colour mostly stained tissue); in brackets, the val images of the kind:",
+        "",
+        "| variant | architecture | " + " | ".join(kinds) + " |",
+        "|---|---|" + "---|" * len(kinds),
+    ]
+    for name, variant in document.items():
+        if not variant["image_kinds"]:
+            continue
+        for arch, row in variant["archs"].items():
+            cells = [
+                f"{_cell(row[kind_keys(kind)[0]], 4)} ({variant['image_kinds'][kind]})"
+                if kind in variant["image_kinds"] else "n/a"
+                for kind in kinds
+            ]
+            lines.append(f"| {name} | {ARCHITECTURES[arch].display_name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def compare_variants(variants_dir: Path, out: Path, json_out: Path, html_out: Path | None = None) -> dict[str, Any]:
