@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Publish finished variants of a CPU grid run (benchmarks/cpu_protocol.sh) into a committed folder.
+#
+#   benchmarks/publish_cpu_grid.sh RUN_ROOT DEST VARIANT [VARIANT...]
+#   benchmarks/publish_cpu_grid.sh ~/runs-grid results/cpu_amx_grid authors augment
+#
+# For each VARIANT, every (arch, seed 0) run must be trained and predicted in the run's clone
+# (RUN_ROOT/unetpp). Then, into DEST (relative to this checkout's root):
+# - the small files, with the workflow's layout: history.csv and train.json of each model, the val figure
+#   (samples.png) and the test-set outputs (submission.csv, predict_test.json) where the clone made them;
+# - metrics.json and per_image.csv of each run, evaluated again by this checkout's `unetpp evaluate
+#   --interim` from the clone's predictions.h5 (the clone's commit is frozen when its run starts, so this
+#   gives every variant the same, current scoring: native size and image kinds);
+# - results/variants/<variant>/ by this checkout's `unetpp aggregate`;
+# and finally DEST/results/variants.{md,json} by `unetpp compare-variants` over every variant in DEST.
+# Model weights and predictions are not copied (they are large, and not needed for any figure).
+set -euo pipefail
+
+RUN_ROOT=${1:?usage: publish_cpu_grid.sh RUN_ROOT DEST VARIANT...}
+DEST=${2:?usage: publish_cpu_grid.sh RUN_ROOT DEST VARIANT...}
+shift 2
+[ $# -gt 0 ] || { echo "name at least one variant" >&2; exit 1; }
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CLONE=$RUN_ROOT/unetpp
+UNETPP=${UNETPP:-$REPO/.venv/bin/unetpp}
+ARCHS="unet nested_unet nested_unet_ds"
+# The stage1_train release (params.yaml data.content_sha256): the summaries' DSB2018 title.
+CONTENT_SHA256=$(grep -m1 'content_sha256:' "$CLONE/params.yaml" | awk '{print $2}' | tr -d '"')
+cd "$REPO"
+mkdir -p "$DEST"
+DEST=$(cd "$DEST" && pwd)
+
+for variant in "$@"; do
+    size=$(cd "$CLONE" && "$CLONE/.venv/bin/python" -c "
+import sys, yaml
+print(yaml.safe_load(open('params.yaml'))['variants'][sys.argv[1]]['size'])
+" "$variant")
+    for arch in $ARCHS; do
+        for need in "models/$variant/$arch/seed0/train.json" "results/$variant/runs/$arch/seed0/predictions.h5"; do
+            [ -f "$CLONE/$need" ] || { echo "$CLONE/$need does not exist: $variant/$arch is not finished" >&2; exit 1; }
+        done
+    done
+    (cd "$CLONE" && find "models/$variant" "results/$variant" -type f \( -name history.csv -o -name train.json \
+        -o -name samples.png -o -name submission.csv -o -name predict_test.json \) -print0 \
+        | tar --null -T - -cf -) | tar -C "$DEST" -xf -
+    for arch in $ARCHS; do
+        out=$DEST/results/$variant/runs/$arch/seed0
+        OMP_NUM_THREADS=1 "$UNETPP" evaluate --pred "$CLONE/results/$variant/runs/$arch/seed0/predictions.h5" \
+            --data "$CLONE/data/processed/dsb2018_$size.h5" --split "$CLONE/data/processed/split.json" \
+            --subset val --batch-size 16 --interim "$CLONE/data/interim/stage1_train.h5" \
+            --out "$out/metrics.json" --per-image "$out/per_image.csv"
+    done
+    "$UNETPP" aggregate --models-dir "$DEST/models/$variant" --results-dir "$DEST/results/$variant/runs" \
+        --arch unet --arch nested_unet --arch nested_unet_ds --seed 0 --content-sha256 "$CONTENT_SHA256" \
+        --out "$DEST/results/variants/$variant"
+done
+"$UNETPP" compare-variants --variants-dir "$DEST/results/variants" --out "$DEST/results/variants.md" \
+    --json "$DEST/results/variants.json"
