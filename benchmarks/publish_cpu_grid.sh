@@ -12,7 +12,8 @@
 #   --interim` from the clone's predictions.h5 (the clone's commit is frozen when its run starts, so this
 #   gives every variant the same, current scoring: native size and image kinds);
 # - results/variants/<variant>/ by this checkout's `unetpp aggregate`;
-# and finally DEST/results/variants.{md,json} by `unetpp compare-variants` over every variant in DEST.
+# and finally DEST/results/variants.{md,json} by `unetpp compare-variants` over every variant in DEST and, once
+# the reference is there, DEST/results/variant_vs_reference.md (benchmarks/variant_vs_reference.py).
 # Model weights and predictions are not copied (they are large, and not needed for any figure).
 set -euo pipefail
 
@@ -56,3 +57,11 @@ print(yaml.safe_load(open('params.yaml'))['variants'][sys.argv[1]]['size'])
 done
 "$UNETPP" compare-variants --variants-dir "$DEST/results/variants" --out "$DEST/results/variants.md" \
     --json "$DEST/results/variants.json"
+others=$(cd "$DEST/results/variants" && for v in *; do
+    if [ -f "$v/metrics.json" ] && [ "$v" != reference ]; then echo "--variant $v"; fi
+done)
+if [ -f "$DEST/results/variants/reference/metrics.json" ] && [ -n "$others" ]; then
+    # shellcheck disable=SC2086  # one word per option
+    "$(dirname "$UNETPP")/python" "$REPO/benchmarks/variant_vs_reference.py" --results "$DEST/results" $others \
+        --out "$DEST/results/variant_vs_reference.md" >/dev/null
+fi

@@ -1,0 +1,55 @@
+"""benchmarks/variant_vs_reference.py: each variant minus the reference, paired by image, overall and per kind."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "variant_vs_reference.py"
+spec = importlib.util.spec_from_file_location("variant_vs_reference", SCRIPT)
+script = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(script)
+
+KINDS = ["fluorescence"] * 6 + ["colour"] * 3 + ["brightfield"]
+
+
+def write_runs(results: Path, variant: str, ious: dict[str, list[float]]) -> None:
+    for arch, values in ious.items():
+        folder = results / variant / "runs" / arch / "seed0"
+        folder.mkdir(parents=True)
+        with open(folder / "per_image.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "iou", "native_iou", "image_kind"])
+            for k, (value, kind) in enumerate(zip(values, KINDS, strict=True)):
+                writer.writerow([f"img{9 - k}", 0.5, value, kind])  # ids not in sorted order
+
+
+def test_differences_per_arch_and_kind(tmp_path, monkeypatch, capsys):
+    reference = {arch: list(np.linspace(0.6, 0.9, 10)) for arch in ("unet", "nested_unet", "nested_unet_ds")}
+    variant = {arch: [v + (0.05 if kind == "colour" else 0.0) for v, kind in zip(values, KINDS)]
+               for arch, values in reference.items()}
+    write_runs(tmp_path, "reference", reference)
+    write_runs(tmp_path, "augment", variant)
+    out = tmp_path / "table.md"
+    monkeypatch.setattr(sys, "argv", ["x", "--results", str(tmp_path), "--variant", "augment", "--out", str(out)])
+    script.main()
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    # All ten images: 3 of 10 gain 0.05; colour alone: every one gains 0.05, so the interval is the point.
+    assert "| augment | U-Net | all | 10 | +0.0150 | [" in text
+    assert "| augment | UNet++ | colour | 3 | +0.0500 | [+0.0500, +0.0500] |" in text
+    assert "| augment | U-Net | fluorescence | 6 | +0.0000 | [+0.0000, +0.0000] |" in text
+    assert "| augment | UNet++ (deep supervision) | brightfield | 1 | +0.0000 | n/a (one image) |" in text
+
+
+def test_a_run_without_image_kinds_is_named(tmp_path):
+    folder = tmp_path / "reference" / "runs" / "unet" / "seed0"
+    folder.mkdir(parents=True)
+    (folder / "per_image.csv").write_text("id,iou\nimg0,0.5\n")
+    with pytest.raises(SystemExit, match="lacks the column.s. native_iou, image_kind"):
+        script.read_native(folder / "per_image.csv")
