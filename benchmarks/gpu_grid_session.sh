@@ -16,6 +16,12 @@
 # Run again on the still-warm machine within its idle time, it resumes the unfinished runs from their
 # checkpoints (gpu_grid/checkpoints) and skips the finished ones.
 #
+# The whole grid for three seeds is estimated at about 13 minutes with --cuda-graph and 26 without
+# (benchmarks/gpu_protocol.py's docstring says how), more than the 10 or so a 15-minute device session leaves
+# after the machine's start: with GRID_ARGS="--variant reference --variant augment --variant authors --seed 0
+# --seed 1 --seed 2" (the 96x96 variants, an estimated 6.5 minutes with graphs) a session finishes whole
+# variants, and a later one adds size192 (GRID_ARGS="--variant size192 ...": the finished runs are skipped).
+#
 # Environment: OUT, DEADLINE (seconds for the grid, default 480), JOBS (runs at once, default 12),
 # GRID_ARGS (instead of "--grid --seed 0 --seed 1 --seed 2", e.g. for a smaller check), UNETPP_SOURCE_COMMIT,
 # PYTHON (the interpreter with torch, default python3).

@@ -27,10 +27,12 @@ alone: a lent GPU machine takes at most 64 MiB, so pack the files with `benchmar
 carry `.gpu_bundle` and run `PYTHONPATH=src python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there
 first); the layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
 results/variants/<variant>/ and results/variants.md from `unetpp compare-variants`). The whole grid for
-seeds 0-2 is 36 runs; size192 costs about 4x per epoch, so it is about 63 96x96-run equivalents, 7x the
-9 runs that take about 5 minutes with --jobs 3 on one H200. The 96x96 runs leave most of the GPU idle, so
---jobs 9 is proposed (the size192 runs start first, the longest first); expect roughly 12-20 minutes
-(an estimate, not measured). `--cuda-graph` replays every training step from a CUDA graph (`unetpp train
+seeds 0-2 is 36 runs, with --jobs 9 proposed (the size192 runs start first, the longest first). An estimate,
+not measured: the H200's epochs with nine 96x96 trainings at once (1.7 s U-Net, 2.9 s UNet++, 2.8 s UNet++ DS,
+from the published seeds 0-2) times the epochs each variant ran on the CPU (seed 0: reference 95/81/71,
+augment 183/111/90, authors 65/146/108; size192 taken as the reference's at 4x the cost per epoch) make about
+4,700 training-seconds per seed, so about 26 minutes for three seeds nine at a time, or about 13 if
+`--cuda-graph` halves every step as it halves a UNet++ step alone. `--cuda-graph` replays every training step from a CUDA graph (`unetpp train
 --cuda-graph`): a captured UNet++ step took half the eager time on an H200 at batch 16; what that saves of the
 grid's wall time is unmeasured (not yet run on a GPU), and it is not bit-identical to the eager runs published
 so far, e.g.
