@@ -15,6 +15,7 @@
 # and finally DEST/results/variants.{md,json} by `unetpp compare-variants` over every variant in DEST and, once
 # the reference is there, DEST/results/variant_vs_reference.md (benchmarks/variant_vs_reference.py).
 # Model weights and predictions are not copied (they are large, and not needed for any figure).
+# UNETPP: the `unetpp` to run (default: this checkout's .venv/bin/unetpp; its folder's python runs the rest).
 set -euo pipefail
 
 RUN_ROOT=${1:?usage: publish_cpu_grid.sh RUN_ROOT DEST VARIANT...}
@@ -24,6 +25,7 @@ shift 2
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CLONE=$RUN_ROOT/unetpp
 UNETPP=${UNETPP:-$REPO/.venv/bin/unetpp}
+PYTHON=$(dirname "$UNETPP")/python  # the same environment's interpreter
 ARCHS="unet nested_unet nested_unet_ds"
 # The stage1_train release (params.yaml data.content_sha256): the summaries' DSB2018 title.
 CONTENT_SHA256=$(grep -m1 'content_sha256:' "$CLONE/params.yaml" | awk '{print $2}' | tr -d '"')
@@ -32,7 +34,7 @@ mkdir -p "$DEST"
 DEST=$(cd "$DEST" && pwd)
 
 for variant in "$@"; do
-    size=$(cd "$CLONE" && "$CLONE/.venv/bin/python" -c "
+    size=$(cd "$CLONE" && "$PYTHON" -c "
 import sys, yaml
 print(yaml.safe_load(open('params.yaml'))['variants'][sys.argv[1]]['size'])
 " "$variant")
@@ -62,6 +64,6 @@ others=$(cd "$DEST/results/variants" && for v in *; do
 done)
 if [ -f "$DEST/results/variants/reference/metrics.json" ] && [ -n "$others" ]; then
     # shellcheck disable=SC2086  # one word per option
-    "$(dirname "$UNETPP")/python" "$REPO/benchmarks/variant_vs_reference.py" --results "$DEST/results" $others \
+    "$PYTHON" "$REPO/benchmarks/variant_vs_reference.py" --results "$DEST/results" $others \
         --out "$DEST/results/variant_vs_reference.md" >/dev/null
 fi
