@@ -32,10 +32,10 @@ not measured: the H200's epochs with nine 96x96 trainings at once (1.7 s U-Net, 
 from the published seeds 0-2) times the epochs each variant ran on the CPU (seed 0: reference 95/81/71,
 augment 183/111/90, authors 65/146/108; size192 taken as the reference's at 4x the cost per epoch) make about
 4,700 training-seconds per seed, so about 26 minutes for three seeds nine at a time, or about 13 if
-`--cuda-graph` halves every step as it halves a UNet++ step alone. `--cuda-graph` replays every training step from a CUDA graph (`unetpp train
---cuda-graph`): a captured UNet++ step took half the eager time on an H200 at batch 16; what that saves of the
-grid's wall time is unmeasured (not yet run on a GPU), and it is not bit-identical to the eager runs published
-so far, e.g.
+`--cuda-graph` halves every step as it halves a UNet++ step alone. `--cuda-graph` replays every training
+step from a CUDA graph (`unetpp train --cuda-graph`): a captured UNet++ step took half the eager time on an
+H200 at batch 16; what that saves of the grid's wall time is unmeasured (not yet run on a GPU), and it is not
+bit-identical to the eager runs published so far, e.g.
 
     python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
         --interim data/interim/stage1_train_val.h5 --split data/processed/split.json \

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_bundle.py: the unpacked files are the packed ones, and the cut-down val interim file scores as the full ingest output."""
+"""benchmarks/gpu_bundle.py: the unpacked files are the packed ones, and the cut-down val interim file scores as
+the full ingest output."""
 
 from __future__ import annotations
 
