@@ -17,7 +17,6 @@ reads `<results>/<variant>/runs/<arch>/seed<seed>/per_image.csv` of the referenc
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -25,22 +24,21 @@ import numpy as np
 
 from unetpp.choices import ARCHITECTURES
 from unetpp.data.image_kind import IMAGE_KINDS
-from unetpp.evaluation.compare import paired_bootstrap
+from unetpp.errors import UnetppError
+from unetpp.evaluation.compare import finite_column, paired_bootstrap, read_per_image_rows
 
 COLUMNS = ("id", "native_iou", "image_kind")
 
 
 def read_native(path: Path) -> dict[str, tuple[float, str]]:
     """{id: (native IoU, image kind)} from one per_image.csv of `unetpp evaluate --interim`."""
-    if not path.is_file():
-        sys.exit(f"{path} does not exist: evaluate that run with `unetpp evaluate --interim` first")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            sys.exit(f"{path} lacks the column(s) {', '.join(missing)}: evaluate it again with this checkout's "
-                     "`unetpp evaluate --interim`")
-        return {row["id"]: (float(row["native_iou"]), row["image_kind"]) for row in reader}
+    fix = "evaluate that run again with this checkout's `unetpp evaluate --interim`"
+    try:
+        rows = read_per_image_rows(path, fix, COLUMNS)
+        native = finite_column(path, rows, "native_iou", fix)
+    except UnetppError as exc:
+        sys.exit(str(exc))
+    return {image_id: (native[image_id], row["image_kind"]) for image_id, row in rows.items()}
 
 
 def compare(results: Path, variant: str, reference: str, arch: str, seed: int) -> list[dict]:

@@ -175,7 +175,8 @@ def test_different_ids_are_refused_naming_both_files(tmp_path):
     [
         ("id,dice\na,0.5\n", "lacks the column(s) iou"),
         ("id,iou\na,0.5\na,0.6\n", "lists image a twice"),
-        ("id,iou\na,nan\n", "non-finite IoU"),
+        ("id,iou\na,nan\n", "non-finite iou (nan) for image a"),
+        ("id,iou\na,high\n", "non-numeric iou for image a"),
         ("id,iou\n", "has no images"),
     ],
 )

@@ -47,9 +47,18 @@ def test_differences_per_arch_and_kind(tmp_path, monkeypatch, capsys):
     assert "| augment | UNet++ (deep supervision) | brightfield | 1 | +0.0000 | n/a (one image) |" in text
 
 
-def test_a_run_without_image_kinds_is_named(tmp_path):
-    folder = tmp_path / "reference" / "runs" / "unet" / "seed0"
-    folder.mkdir(parents=True)
-    (folder / "per_image.csv").write_text("id,iou\nimg0,0.5\n")
-    with pytest.raises(SystemExit, match="lacks the column.s. native_iou, image_kind"):
-        script.read_native(folder / "per_image.csv")
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # evaluated before image kinds (or without --interim): no native score, no kind
+        ("id,iou\nimg0,0.5\n", "lacks the column.s. native_iou, image_kind"),
+        # a blank native score (a half-written evaluation) is named with its image
+        ("id,native_iou,image_kind\nimg0,0.5,colour\nimg1,,fluorescence\n", "non-numeric native_iou for image img1"),
+    ],
+)
+def test_an_unusable_run_is_named(tmp_path, content, message):
+    path = tmp_path / "reference" / "runs" / "unet" / "seed0" / "per_image.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(SystemExit, match=message):
+        script.read_native(path)

@@ -41,34 +41,48 @@ def per_image_path(results_dir: Path, arch: str, seed: int) -> Path:
     return results_dir / arch / f"seed{seed}" / "per_image.csv"
 
 
-def read_per_image_iou(path: Path, fix: str) -> dict[str, float]:
-    """{image id: IoU} from a per_image.csv, checked (columns, unique ids, finite values)."""
+def read_per_image_rows(path: Path, fix: str, columns: Sequence[str] = ("id", "iou")) -> dict[str, dict[str, str]]:
+    """{image id: row} from a per_image.csv, checked (readable, the named columns present, images, unique ids)."""
     if not path.is_file():
         raise UnetppError(f"{path} does not exist: {fix}")
     try:
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
             rows = list(reader)
-            columns = reader.fieldnames or []
+            present = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UnetppError(f"{path} cannot be read as CSV ({exc}): {fix}") from exc
-    missing = [c for c in ("id", "iou") if c not in columns]
+    missing = [c for c in columns if c not in present]
     if missing:
         raise UnetppError(f"{path} lacks the column(s) {', '.join(missing)}: {fix}")
     if not rows:
         raise UnetppError(f"{path} has no images: {fix}")
-    values: dict[str, float] = {}
+    by_id: dict[str, dict[str, str]] = {}
     for row in rows:
-        if row["id"] in values:
+        if row["id"] in by_id:
             raise UnetppError(f"{path} lists image {row['id']} twice: {fix}")
+        by_id[row["id"]] = row
+    return by_id
+
+
+def finite_column(path: Path, rows: dict[str, dict[str, str]], column: str, fix: str) -> dict[str, float]:
+    """{image id: value} of one numeric column of read_per_image_rows' rows; a non-numeric or non-finite value
+    is refused with the image it belongs to."""
+    values: dict[str, float] = {}
+    for image_id, row in rows.items():
         try:
-            value = float(row["iou"])
+            value = float(row[column])
         except (TypeError, ValueError) as exc:
-            raise UnetppError(f"{path} holds a non-numeric IoU for image {row['id']} ({exc}): {fix}") from exc
+            raise UnetppError(f"{path} holds a non-numeric {column} for image {image_id} ({exc}): {fix}") from exc
         if not math.isfinite(value):
-            raise UnetppError(f"{path} holds a non-finite IoU ({value}) for image {row['id']}: {fix}")
-        values[row["id"]] = value
+            raise UnetppError(f"{path} holds a non-finite {column} ({value}) for image {image_id}: {fix}")
+        values[image_id] = value
     return values
+
+
+def read_per_image_iou(path: Path, fix: str) -> dict[str, float]:
+    """{image id: IoU} from a per_image.csv, checked (columns, unique ids, finite values)."""
+    return finite_column(path, read_per_image_rows(path, fix), "iou", fix)
 
 
 def check_same_ids(tables: dict[Path, dict[str, float]]) -> list[str]:
