@@ -55,6 +55,7 @@ REDUCTIONS = ("per_image", "pooled", "batch_pooled")  # how IoU and Dice pool pi
 DEFAULT_SELECTION_METRIC = "batch_pooled"  # the reference's AverageMeter: val IoU pooled within each val batch
 SUBSETS = ("train", "val", "test")  # the subsets of split.json
 REFERENCE_BATCH_SIZE = 16  # the reference's batch: training, validation and the batch_pooled reduction
+DEFAULT_PREDICT_BATCH_SIZE = 16  # images per forward pass of `unetpp predict` (memory and speed, not results)
 DEFAULT_IMAGE_SIZE = 96  # the side the pipeline trains at (`unetpp preprocess --size`)
 # The pixel-bomb guard of every PNG decode (`--max-pixels`): the largest stage1_train image is 1040x1388
 # (1.44 MP); 64 MP leaves room for any real microscopy tile while refusing a tiny PNG that inflates to

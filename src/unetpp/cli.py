@@ -28,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "predict-images": ("unetpp.commands.predict_images", "predict_images", "Write PNG masks for new images of any size."),
     "predict-test": ("unetpp.commands.predict_test", "predict_test", "Nuclei and a Kaggle submission.csv for a test set; score it where truth exists."),
     "evaluate": ("unetpp.commands.evaluate", "evaluate", "Score predictions: IoU (per_image, pooled, batch_pooled) and Dice."),
-    "aggregate": ("unetpp.commands.aggregate", "aggregate", "Collect every arch into metrics.json, summary.md and curves.png."),
-    "compare-variants": ("unetpp.commands.compare_variants", "compare_variants", "Set the protocol variants' aggregates side by side (variants.md, variants.json)."),
+    "aggregate": ("unetpp.commands.aggregate", "aggregate", "Collect a variant's archs and seeds: metrics.json, summary.md, curves.png, headline.json."),
+    "compare-variants": ("unetpp.commands.compare_variants", "compare_variants", "Set the protocol variants' aggregates side by side (variants.md, .json, .html)."),
     "bench-train": ("unetpp.commands.bench_train", "bench_train", "Benchmark training steps and inference: reference vs default path."),
 }
 
@@ -65,8 +65,9 @@ class LazyGroup(click.Group):
 def main() -> None:
     """U-Net vs UNet++ on the 2018 Data Science Bowl nuclei set.
 
-    The stages, in pipeline order: synth (optional demo data), fetch, ingest,
-    preprocess, split, train, predict, evaluate, aggregate. Every value is a
+    The stages, in pipeline order: check-params, synth (optional demo data),
+    fetch, ingest, preprocess, split, train, predict, evaluate, aggregate,
+    compare-variants, and predict-test for the test sets. Every value is a
     command-line option; the workflow files (Snakefile, dvc.yaml) pass them
     from params.yaml. Run `unetpp COMMAND --help` for the options of one stage.
     """

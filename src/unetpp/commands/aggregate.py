@@ -52,7 +52,8 @@ import click
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for metrics.json, summary.md and curves.png (written together, atomically).",
+    help="Folder for metrics.json, summary.md, curves.png, summary.html, headline.json and headline/ "
+    "(written together, atomically).",
 )
 def aggregate(
     archs: tuple[str, ...],

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from unetpp.choices import SUBSETS
+from unetpp.choices import DEFAULT_PREDICT_BATCH_SIZE, SUBSETS
 from unetpp.commands.options import (
     device_option,
     gpu_lease_dir_option,
@@ -75,7 +75,8 @@ def split_ids(value: str | None) -> list[str] | None:
 @gpu_lease_dir_option
 @precision_option
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), default=16, show_default=True, help="Images per forward pass."
+    "--batch-size", type=click.IntRange(min=1), default=DEFAULT_PREDICT_BATCH_SIZE, show_default=True,
+    help="Images per forward pass: memory and speed, not results (the probabilities change only by rounding)."
 )
 @inference_output_option
 @progress_option

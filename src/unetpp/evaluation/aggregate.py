@@ -15,8 +15,8 @@ bootstrap of `unetpp.evaluation.compare` (`comparisons.nested_unet_vs_unet.poole
 
 `headline.json` holds only the figures people compare, under short keys, rounded as summary.md shows them
 (`headline`): it is the DVC metric, so `dvc metrics diff` and `dvc exp show` stay readable at 120 columns.
-`headline/<arch>.json` holds each arch's entry alone: `dvc metrics show results/headline` prints one row per
-arch with the same columns. `summary.html` is summary.md rendered, for `snakemake --report`.
+`headline/<arch>.json` holds each arch's entry alone: `dvc metrics show results/variants/<variant>/headline`
+prints one row per arch with the same columns. `summary.html` is summary.md rendered, for `snakemake --report`.
 """
 
 from __future__ import annotations

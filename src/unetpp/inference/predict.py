@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from unetpp.atomic import atomic_path
-from unetpp.choices import ARCHITECTURES, DEFAULT_DEVICE, DEFAULT_PRECISION
+from unetpp.choices import ARCHITECTURES, DEFAULT_DEVICE, DEFAULT_PRECISION, DEFAULT_PREDICT_BATCH_SIZE
 from unetpp.data.processed import load_processed
 from unetpp.errors import UnetppError
 from unetpp.inference.figures import sample_figure
@@ -93,7 +93,7 @@ def run_predict(
     figure_count: int = DEFAULT_FIGURE_COUNT,
     device: str = DEFAULT_DEVICE,
     precision: str = DEFAULT_PRECISION,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_PREDICT_BATCH_SIZE,
     inference_output: str = "last",
     progress: bool | None = None,
 ) -> PredictResult:

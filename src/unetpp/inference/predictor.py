@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from unetpp.choices import DEFAULT_PREDICT_BATCH_SIZE
 from unetpp.training.device import autocast
 from unetpp.training.step import to_model_input
 
@@ -43,7 +44,7 @@ def predict_probabilities(
     images: np.ndarray,
     device: torch.device,
     precision: str,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_PREDICT_BATCH_SIZE,
     progress: bool | None = None,
     description: str = "predict",
 ) -> np.ndarray:
