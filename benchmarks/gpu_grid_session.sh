@@ -10,27 +10,29 @@
 #   with carry [".gpu_bundle", ".whl"] and timeout_s 600.
 #
 # It installs the carried wheels, unpacks and checks the bundle, runs the CUDA-graph tests, then
-# benchmarks/gpu_protocol.py --grid (seeds 0-2 unless GRID_ARGS says otherwise) with --cuda-graph if those
+# benchmarks/gpu_protocol.py with GRID_ARGS (default: the three 96x96 variants, seed 0) and --cuda-graph if those
 # tests passed on a GPU, stopping at DEADLINE seconds (the unfinished runs' histories are exported). The
 # archive, the tests' output and the GPU's name land in $OUT (the device tool's folder; ./gpu_out elsewhere).
 # Run again on the still-warm machine within its idle time, it resumes the unfinished runs from their
-# checkpoints (gpu_grid/checkpoints) and skips the finished ones.
+# checkpoints (gpu_grid/checkpoints) and skips the finished ones; a fresh machine starts them again.
 #
-# The whole grid for three seeds is estimated at about 13 minutes with --cuda-graph and 26 without
-# (benchmarks/gpu_protocol.py's docstring says how), more than the 10 or so a 15-minute device session leaves
-# after the machine's start: with GRID_ARGS="--variant reference --variant augment --variant authors --seed 0
-# --seed 1 --seed 2" (the 96x96 variants, an estimated 6.5 minutes with graphs) a session finishes whole
-# variants, and a later one adds size192 (GRID_ARGS="--variant size192 ...": the finished runs are skipped).
+# The whole grid for seeds 0-2 does not fit one lent session (about 10 minutes of device time after the
+# machine's start). benchmarks/gpu_grid_estimate.py puts a floor under it from the H200's measured step times
+# and the CPU runs' epochs (runs on one GPU take turns, so their GPU-busy times add up): about 23 minutes with
+# --cuda-graph, about 30 eager. Per seed: the three 96x96 variants 4.5 minutes at the floor (about 6 eager),
+# size192 3.1 (about 4). So one session runs one seed of the 96x96 variants (the default), or of size192
+# (GRID_ARGS="--variant size192 --seed 0"); six sessions make seeds 0-2 of the grid.
 #
 # Environment: OUT, DEADLINE (seconds for the grid, default 480), JOBS (runs at once, default 12),
-# GRID_ARGS (instead of "--grid --seed 0 --seed 1 --seed 2", e.g. for a smaller check), UNETPP_SOURCE_COMMIT,
+# GRID_ARGS (gpu_protocol.py's run selection, e.g. "--grid --seed 0 --seed 1 --seed 2" for the whole grid on a
+# machine held longer), UNETPP_SOURCE_COMMIT,
 # PYTHON (the interpreter with torch, default python3).
 set -uo pipefail
 
 OUT=${OUT:-$PWD/gpu_out}
 DEADLINE=${DEADLINE:-480}
 JOBS=${JOBS:-12}
-GRID_ARGS=${GRID_ARGS:---grid --seed 0 --seed 1 --seed 2}
+GRID_ARGS=${GRID_ARGS:---variant reference --variant augment --variant authors --seed 0}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 started=$(date +%s)

@@ -27,15 +27,15 @@ alone: a lent GPU machine takes at most 64 MiB, so pack the files with `benchmar
 carry `.gpu_bundle` and run `PYTHONPATH=src python benchmarks/gpu_bundle.py unpack .gpu_bundle data` there
 first); the layout is the workflow's (models/<variant>/<arch>/seed<seed>, results/<variant>/runs/...,
 results/variants/<variant>/ and results/variants.md from `unetpp compare-variants`). The whole grid for
-seeds 0-2 is 36 runs, with --jobs 9 proposed (the size192 runs start first, the longest first). An estimate,
-not measured: the H200's epochs with nine 96x96 trainings at once (1.7 s U-Net, 2.9 s UNet++, 2.8 s UNet++ DS,
-from the published seeds 0-2) times the epochs each variant ran on the CPU (seed 0: reference 95/81/71,
-augment 183/111/90, authors 65/146/108; size192 taken as the reference's at 4x the cost per epoch) make about
-4,700 training-seconds per seed, so about 26 minutes for three seeds nine at a time, or about 13 if
-`--cuda-graph` halves every step as it halves a UNet++ step alone. `--cuda-graph` replays every training
-step from a CUDA graph (`unetpp train --cuda-graph`): a captured UNet++ step took half the eager time on an
-H200 at batch 16; what that saves of the grid's wall time is unmeasured (not yet run on a GPU), and it is not
-bit-identical to the eager runs published so far, e.g.
+seeds 0-2 is 36 runs, with --jobs 9 proposed (the size192 runs start first, the longest first). It takes
+longer than one lent GPU session: `benchmarks/gpu_grid_estimate.py` puts a floor under it from the H200's
+measured step times (processes on one GPU take turns, so the runs' GPU-busy times add up) and the epochs each
+variant ran on the CPU: about 23 minutes for seeds 0-2 with `--cuda-graph` at best, about 30 eager (the
+published nine eager runs of the reference came within 1.3x of their floor), 13.6 and 17.5 for the three 96x96
+variants alone. `--cuda-graph` replays every training step from a CUDA graph (`unetpp train --cuda-graph`): a
+captured UNet++ step took half the eager time alone on an H200 at batch 16, but with nine runs at once the eager
+runs already fill most of each other's launch gaps, so the grid gains at most about a fifth; unmeasured (not
+yet run on a GPU), and not bit-identical to the eager runs published so far, e.g.
 
     python benchmarks/gpu_protocol.py --grid --data 'data/processed/dsb2018_{size}.h5' \
         --interim data/interim/stage1_train_val.h5 --split data/processed/split.json \
