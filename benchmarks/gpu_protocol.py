@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads per training process")
     parser.add_argument("--cuda-graph", action="store_true",
                         help="`unetpp train --cuda-graph`: each step replayed from a CUDA graph (about 2x faster "
-                             "steps at batch 16 on an H200; not bit-identical to the eager runs published so far)")
+                             "steps alone at batch 16 on an H200, at most about a fifth off a grid of many runs; "
+                             "not bit-identical to the eager runs published so far)")
     parser.add_argument("--content-sha256", default=STAGE1_TRAIN_CONTENT_SHA256,
                         help="data.content_sha256 of the raw data the HDF5 came from [the stage1_train release: "
                              "its summary gets the published column]")
