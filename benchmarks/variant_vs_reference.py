@@ -32,12 +32,19 @@ COLUMNS = ("id", "native_iou", "image_kind")
 
 def read_native(path: Path) -> dict[str, tuple[float, str]]:
     """{id: (native IoU, image kind)} from one per_image.csv of `unetpp evaluate --interim`."""
+    if not path.is_file():
+        sys.exit(f"{path} does not exist: that run is not published (benchmarks/publish_cpu_grid.sh) or not "
+                 "evaluated (`unetpp evaluate --interim ... --per-image`)")
     fix = "evaluate that run again with this checkout's `unetpp evaluate --interim`"
     try:
         rows = read_per_image_rows(path, fix, COLUMNS)
         native = finite_column(path, rows, "native_iou", fix)
     except UnetppError as exc:
         sys.exit(str(exc))
+    unknown = sorted({row["image_kind"] for row in rows.values()} - set(IMAGE_KINDS))
+    if unknown:
+        sys.exit(f"{path} holds image kind(s) {', '.join(map(repr, unknown))}, not one of "
+                 f"{', '.join(IMAGE_KINDS)}: {fix}")
     return {image_id: (native[image_id], row["image_kind"]) for image_id, row in rows.items()}
 
 
@@ -50,6 +57,10 @@ def compare(results: Path, variant: str, reference: str, arch: str, seed: int) -
     if ours.keys() != theirs.keys():
         sys.exit(f"{path(variant)} and {path(reference)} do not score the same images: use one split for both")
     ids = sorted(ours)
+    differ = [i for i in ids if ours[i][1] != theirs[i][1]]
+    if differ:
+        sys.exit(f"{path(variant)} and {path(reference)} give {len(differ)} image(s) different kinds "
+                 f"(e.g. {differ[0]}): they were scored by different code; evaluate both again with this checkout")
     rows = []
     for kind in ("all", *IMAGE_KINDS):
         chosen = [i for i in ids if kind == "all" or ours[i][1] == kind]

@@ -73,3 +73,36 @@ def test_an_empty_folder_is_named(tmp_path):
     result = run(tmp_path / "variants", tmp_path)
     assert result.exit_code == 1 and "holds no <variant>/metrics.json" in result.output
     assert not (tmp_path / "variants.md").exists()
+
+
+def test_one_path_for_two_outputs_is_refused(tmp_path):
+    """`--out x --json x` would keep only one of the two; nothing is written."""
+    variants = tmp_path / "variants"
+    write(variants, "reference", aggregate(0.85, None))
+    same = tmp_path / "table.md"
+    result = CliRunner().invoke(main, ["compare-variants", "--variants-dir", str(variants), "--out", str(same),
+                                       "--json", str(same)])
+    assert result.exit_code == 1 and "--out, --json and --html must name different files" in result.output
+    assert not same.exists()
+
+
+def test_the_outputs_are_written_all_or_none(tmp_path, monkeypatch):
+    """A failure while rendering the HTML leaves the markdown and JSON of the run before in place."""
+    import unetpp.evaluation.variants as variants_module
+
+    variants = tmp_path / "variants"
+    write(variants, "reference", aggregate(0.85, None))
+    assert run(variants, tmp_path).exit_code == 0
+    before = (tmp_path / "variants.md").read_text(), (tmp_path / "v.json").read_text()
+    write(variants, "augment", aggregate(0.86, None))
+
+    def broken(markdown: str, title: str) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(variants_module, "markdown_to_html", broken)
+    result = CliRunner().invoke(main, ["compare-variants", "--variants-dir", str(variants), "--out",
+                                       str(tmp_path / "variants.md"), "--json", str(tmp_path / "v.json"),
+                                       "--html", str(tmp_path / "variants.html")])
+    assert result.exit_code != 0
+    assert ((tmp_path / "variants.md").read_text(), (tmp_path / "v.json").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json", "variants", "variants.md"]

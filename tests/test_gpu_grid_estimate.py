@@ -53,7 +53,7 @@ def test_epoch_counts_training_steps_and_a_third_of_each_validation_batch():
 def test_the_published_gpu_run_checks_the_formula():
     """The reference's seeds 0-2 ran 289 U-Net, 230 UNet++ and 269 UNet++ DS epochs in all."""
     expected = 37 * (289 * 4.41 + 230 * 9.37 + 269 * 9.88) / 1000
-    assert script.observed_floor(536, 134) == pytest.approx(expected)
+    assert script.observed_floor() == pytest.approx(expected)
     assert 200 < expected < script.OBSERVED_WALL_S  # eager nine at once came within 1.3x of the floor
 
 
@@ -67,7 +67,7 @@ def test_unfinished_variant_takes_the_references_epochs_and_says_so(tmp_path):
     assert by_run["size192", "nested_unet"]["epochs"] == 80
     assert by_run["size192", "nested_unet"]["source"] == "the reference's (not finished)"
     assert by_run["size192", "unet"]["seconds"] == pytest.approx(50 * 37 * script.step_ms("unet", 16, 192) / 1000)
-    text = script.report(rows, 3, 536, 134)
+    text = script.report(rows, 3)
     floor = sum(r["seconds"] for r in rows)
     assert f"floor per seed {floor:.0f} s; for 3 seed(s) {3 * floor / 60:.1f} min" in text
 

@@ -95,3 +95,41 @@ def test_an_unfinished_variant_is_refused_by_name(tmp_path, synthetic_interim_h5
     assert "reference/runs/nested_unet/seed0/predictions.h5 does not exist: reference/nested_unet is not finished" \
         in proc.stderr
     assert not (tmp_path / "published" / "results").exists()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_nothing_is_written_unless_every_named_variant_is_finished(tmp_path, synthetic_interim_h5,
+                                                                   synthetic_processed_h5, synthetic_split_json):
+    """The check covers every variant (and history.csv) before the first one is copied."""
+    root = fake_clone(tmp_path / "runs", synthetic_interim_h5, synthetic_processed_h5, synthetic_split_json,
+                      {"reference": 0, "augment": 1})
+    (root / "unetpp" / "models" / "augment" / "unet" / "seed0" / "history.csv").unlink()
+    proc = publish(root, tmp_path / "published", "reference", "augment")
+    assert proc.returncode == 1
+    assert "models/augment/unet/seed0/history.csv does not exist: augment/unet is not finished" in proc.stderr
+    assert not (tmp_path / "published").exists()
+    proc = publish(root, tmp_path / "published", "size384")
+    assert proc.returncode == 1
+    assert "params.yaml declares no variant size384 (it has reference, augment)" in proc.stderr
+
+
+def test_a_failure_part_way_leaves_the_published_folder_as_it_was(tmp_path, synthetic_interim_h5,
+                                                                  synthetic_processed_h5, synthetic_split_json):
+    root = fake_clone(tmp_path / "runs", synthetic_interim_h5, synthetic_processed_h5, synthetic_split_json,
+                      {"reference": 0, "augment": 1})
+    dest = tmp_path / "published"
+    assert publish(root, dest, "reference").returncode == 0
+    before = snapshot(dest)
+    # the reference trained again (a new train.json), and augment's last prediction cannot be read
+    retrained = root / "unetpp" / "models" / "reference" / "unet" / "seed0" / "train.json"
+    retrained.write_text(json.dumps({**json.loads(retrained.read_text()), "wall_seconds": 99.0}))
+    (root / "unetpp" / "results" / "augment" / "runs" / "nested_unet_ds" / "seed0" / "predictions.h5").write_bytes(
+        b"not hdf5")
+    proc = publish(root, dest, "reference", "augment")
+    assert proc.returncode != 0
+    assert "predictions.h5" in proc.stderr
+    assert snapshot(dest) == before  # neither the new reference files nor half of augment
+    assert not list(dest.glob(".publish.*"))  # the staging folder is gone

@@ -54,6 +54,8 @@ def test_differences_per_arch_and_kind(tmp_path, monkeypatch, capsys):
         ("id,iou\nimg0,0.5\n", "lacks the column.s. native_iou, image_kind"),
         # a blank native score (a half-written evaluation) is named with its image
         ("id,native_iou,image_kind\nimg0,0.5,colour\nimg1,,fluorescence\n", "non-numeric native_iou for image img1"),
+        # a blank or unknown kind would drop the image from every per-kind row
+        ("id,native_iou,image_kind\nimg0,0.5,colour\nimg1,0.5,\n", "holds image kind.s. '', not one of"),
     ],
 )
 def test_an_unusable_run_is_named(tmp_path, content, message):
@@ -62,3 +64,15 @@ def test_an_unusable_run_is_named(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(SystemExit, match=message):
         script.read_native(path)
+
+
+def test_missing_run_and_kinds_that_disagree_are_named(tmp_path):
+    """A run not published says so; two runs whose images got different kinds were scored by different code."""
+    write_runs(tmp_path, "reference", {"unet": [0.5] * 10})
+    with pytest.raises(SystemExit, match="augment/runs/unet/seed0/per_image.csv does not exist: that run is not "):
+        script.compare(tmp_path, "augment", "reference", "unet", 0)
+    write_runs(tmp_path, "augment", {"unet": [0.6] * 10})
+    path = tmp_path / "augment" / "runs" / "unet" / "seed0" / "per_image.csv"
+    path.write_text(path.read_text().replace(",colour", ",fluorescence", 1))
+    with pytest.raises(SystemExit, match=r"give 1 image\(s\) different kinds \(e.g. img3\)"):
+        script.compare(tmp_path, "augment", "reference", "unet", 0)

@@ -25,7 +25,8 @@ import click
     "json_out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON to write (results/variants.json): {variant: {size, archs: {arch: {figure: {mean, sd}}}, comparisons}}.",
+    help="JSON to write (results/variants.json): {variant: {size, image_kinds: {kind: n_images}, archs: {arch: "
+    "{figure: {mean, sd}, n_seeds}}, comparisons}} (docs/DESIGN.md lists the figures).",
 )
 @click.option(
     "--html",

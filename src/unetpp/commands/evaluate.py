@@ -63,7 +63,7 @@ from unetpp.choices import REFERENCE_BATCH_SIZE, SUBSETS
     default=None,
     help="The ingest output the processed data came from (data/interim/stage1_train.h5). Also scores each "
     "prediction at its image's native size: resized back bilinearly (as predict-test does), thresholded at 0.5, "
-    "against the native union mask. Adds iou_native_*/dice_native_* (and `size`) to --out and native_* columns "
+    "against the native union mask. Adds iou_native_*/dice_native_* to --out and native_* columns "
     "to --per-image: figures comparable across training sizes. Also tells each image's kind from its pixels "
     "(fluorescence, brightfield or colour; an image_kind column) and adds each kind's mean native per-image IoU "
     "and image count (iou_native_per_image_<kind>, n_images_<kind>) to --out.",

@@ -11,6 +11,7 @@ a variant that helps only the common kind shows there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -150,7 +151,7 @@ def kind_markdown(document: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "IoU per image at native size, by image kind (`unetpp.data.image_kind`: fluorescence is grey and dark, "
-        "brightfield grey and bright, colour mostly stained tissue); in brackets, the val images of the kind:",
+        "brightfield grey and bright, colour mostly stained tissue); in brackets, the scored images of the kind:",
         "",
         "| variant | architecture | " + " | ".join(kinds) + " |",
         "|---|---|" + "---|" * len(kinds),
@@ -173,13 +174,16 @@ def compare_variants(variants_dir: Path, out: Path, json_out: Path, html_out: Pa
 
     With `html_out`, also the table rendered to HTML (the report's landing text includes it).
     """
+    targets = [path for path in (out, json_out, html_out) if path is not None]
+    if len({path.resolve() for path in targets}) < len(targets):
+        raise UnetppError(f"--out, --json and --html must name different files (given {', '.join(map(str, targets))})")
     document = variant_table(read_variants(variants_dir))
     markdown = variant_markdown(document)
     files = [(json_out, json.dumps(document, indent=2) + "\n"), (out, markdown)]
     if html_out is not None:
         files.append((html_out, markdown_to_html(markdown, "Protocol variants")))
-    for path, text in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            Path(tmp).write_text(text)
+    # All or none: each file goes into place only when every one is written.
+    with contextlib.ExitStack() as stack:
+        for path, text in files:
+            stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")
     return document
