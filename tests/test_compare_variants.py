@@ -106,3 +106,26 @@ def test_the_outputs_are_written_all_or_none(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert ((tmp_path / "variants.md").read_text(), (tmp_path / "v.json").read_text()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json", "variants", "variants.md"]
+
+
+def test_comparisons_take_the_two_level_interval_with_several_seeds_and_show_sds(tmp_path):
+    """One seed: the pooled interval; several: the two-level one (seeds resampled too), and mean ± sd cells."""
+    variants = tmp_path / "variants"
+    write(variants, "reference", aggregate(0.85, None))  # one seed, pooled: +0.0100 [-0.0020, +0.0210]
+    three = aggregate(0.86, None)
+    for arch in ("unet", "nested_unet"):
+        three[arch]["sd"] = {**three[arch]["sd"], "iou_per_image": 0.0012, "best_epoch": 7.0}
+        three[arch]["seeds"] = {"0": {}, "1": {}, "2": {}}
+    three["comparisons"]["nested_unet_vs_unet"]["two_level"] = {"mean_diff": -0.0031, "ci95_low": -0.0102,
+                                                                "ci95_high": 0.0044}
+    write(variants, "seeds3", three)
+    result = run(variants, tmp_path)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "variants.md").read_text()
+    assert "| reference | UNet++ - U-Net | +0.0100 | [-0.0020, +0.0210] |" in text
+    assert "| seeds3 | UNet++ - U-Net | -0.0031 | [-0.0102, +0.0044] |" in text
+    assert "| seeds3 | 96 | UNet++ | 0.8400 | 0.8700 ± 0.0012 | 0.9300 | 40 ± 7 | 60 | 10.0 min | 3 |" in text
+    document = json.loads((tmp_path / "v.json").read_text())
+    assert document["reference"]["comparisons"]["nested_unet_vs_unet"]["kind"] == "pooled"
+    assert document["seeds3"]["comparisons"]["nested_unet_vs_unet"] == {
+        "kind": "two_level", "mean_diff": -0.0031, "ci95_low": -0.0102, "ci95_high": 0.0044}
