@@ -54,9 +54,9 @@ def fake_clone(root: Path, interim: Path, processed: Path, split: Path, variants
     return root
 
 
-def publish(run_root: Path, dest: Path, *variants: str) -> subprocess.CompletedProcess:
+def publish(run_root: Path, dest: Path, *variants: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "UNETPP": str(Path(sys.executable).parent / "unetpp"), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(["bash", str(SCRIPT), str(run_root), str(dest), *variants], env=env,
+    return subprocess.run(["bash", str(SCRIPT), str(run_root), str(dest), *variants], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -65,7 +65,8 @@ def test_publishes_scores_with_kinds_aggregates_and_both_tables(tmp_path, synthe
     root = fake_clone(tmp_path / "runs", synthetic_interim_h5, synthetic_processed_h5, synthetic_split_json,
                       {"reference": 0, "augment": 1})
     dest = tmp_path / "published"
-    proc = publish(root, dest, "reference")
+    # RUN_ROOT relative to where it is called from (the script itself works from the checkout's root)
+    proc = publish(Path("runs"), dest, "reference", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not (dest / "results" / "variant_vs_reference.md").exists()  # nothing to compare yet
     proc = publish(root, dest, "augment")
