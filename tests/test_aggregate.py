@@ -143,6 +143,7 @@ def test_writes_every_file_with_published_column(project):
     assert metrics["nested_unet_ds"]["mean"]["best_val_iou_per_image"] == pytest.approx(0.76)
     unet = metrics["unet"]["seeds"]["0"]
     assert unet["train_seconds"] == 100.0 and unet["epochs_run"] == 3
+    assert unet["train_seconds_median_epoch"] == pytest.approx(3 * 2.5)  # three epochs of 2.5 s
     assert unet["best_epoch"] == 3 and unet["n_images"] == 134
     assert unet["best_val_iou"] == pytest.approx(0.75) and unet["best_val_iou_pooled"] == pytest.approx(0.73)
     for arch in ARCHS:  # recounted from the arch and model_kwargs in train.json
@@ -459,3 +460,16 @@ def test_a_seed_given_twice_is_refused(project):
     res = run(project, "unet", seeds=(0, 0))
     assert res.exit_code == 1 and "--seed 0 given more than once" in res.output
     assert outputs(project) == []
+
+
+def test_the_median_epoch_leaves_pauses_out_of_the_training_time(project):
+    """A training stopped for 15 minutes in its second epoch: wall time counts the pause, epochs x median not."""
+    history = project / "models" / "unet" / "seed0" / "history.csv"
+    rows = [line.split(",") for line in history.read_text().splitlines()]
+    column = rows[0].index("seconds")
+    for row, seconds in zip(rows[1:], ("2.5", "902.5", "2.7"), strict=True):
+        row[column] = seconds
+    history.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    assert run(project, *ARCHS).exit_code == 0
+    unet = json.loads((project / "results" / "metrics.json").read_text())["unet"]["mean"]
+    assert unet["train_seconds_median_epoch"] == pytest.approx(3 * 2.7)

@@ -144,8 +144,10 @@ def read_history(path: Path, fix: str) -> dict[str, list[float]]:
     if not rows:
         raise UnetppError(f"{path} has no epochs: {fix}")
     _need(rows[0], HISTORY_COLUMNS, path, fix)
+    # `seconds` (each epoch's wall time) where the file has it: the training time without pauses.
+    columns = (*HISTORY_COLUMNS, *(("seconds",) if "seconds" in rows[0] else ()))
     try:
-        return {col: [float(row[col]) for row in rows] for col in HISTORY_COLUMNS}
+        return {col: [float(row[col]) for row in rows] for col in columns}
     except (TypeError, ValueError) as exc:
         raise UnetppError(f"{path} holds a non-numeric value ({exc}): {fix}") from exc
 
@@ -209,6 +211,10 @@ def run_metrics(r: RunResult) -> dict[str, float | int]:
         **_input_size(r),
         "epochs_run": int(r.train["epochs_run"]),
         "train_seconds": float(r.train["wall_seconds"]),
+        # Epochs times the median epoch: what training costs without the pauses wall_seconds also counts (a
+        # suspended laptop, a stopped process).
+        **({"train_seconds_median_epoch": len(r.history["seconds"]) * statistics.median(r.history["seconds"])}
+           if r.history.get("seconds") else {}),
         "parameters": int(r.parameters),
     }
 
