@@ -51,9 +51,14 @@ OBSERVED_WALL_S = 291.0
 OBSERVED_IMAGES = (536, 134)  # its training and validation images
 
 
+def image_equivalents(batch_size: int, size: int) -> float:
+    """The 96x96 images with the pixels of one batch at `size`."""
+    return batch_size * (size / BENCH_SIZE) ** 2
+
+
 def step_ms(arch: str, batch_size: int, size: int) -> float:
     """GPU-busy ms of one training step: the graph times, linear in 96x96-image equivalents per step."""
-    images = batch_size * (size / BENCH_SIZE) ** 2
+    images = image_equivalents(batch_size, size)
     small, large = GRAPH_STEP_MS[16][arch], GRAPH_STEP_MS[128][arch]
     return small + (large - small) * (images - 16) / (128 - 16)
 
@@ -61,7 +66,7 @@ def step_ms(arch: str, batch_size: int, size: int) -> float:
 def overlapped_step_ms(arch: str, batch_size: int, size: int) -> float:
     """The same step at batch 128's cost per image: what it would cost if other runs' kernels filled the GPU
     beside it (MPS, or streams in one process), which one process at batch 16 does not."""
-    return GRAPH_STEP_MS[128][arch] * batch_size * (size / BENCH_SIZE) ** 2 / 128
+    return GRAPH_STEP_MS[128][arch] * image_equivalents(batch_size, size) / 128
 
 
 def epoch_s(arch: str, batch_size: int, size: int, n_train: int, n_val: int, overlapped: bool = False) -> float:

@@ -25,7 +25,13 @@ import numpy as np
 from unetpp.choices import ARCHITECTURES
 from unetpp.data.image_kind import IMAGE_KINDS
 from unetpp.errors import UnetppError
-from unetpp.evaluation.compare import finite_column, paired_bootstrap, read_per_image_rows
+from unetpp.evaluation.compare import (
+    check_same_ids,
+    finite_column,
+    paired_bootstrap,
+    per_image_path,
+    read_per_image_rows,
+)
 
 COLUMNS = ("id", "native_iou", "image_kind")
 
@@ -51,12 +57,13 @@ def read_native(path: Path) -> dict[str, tuple[float, str]]:
 def compare(results: Path, variant: str, reference: str, arch: str, seed: int) -> list[dict]:
     """The rows (all images, then each kind) of variant minus reference for one arch."""
     def path(name: str) -> Path:
-        return results / name / "runs" / arch / f"seed{seed}" / "per_image.csv"
+        return per_image_path(results / name / "runs", arch, seed)
 
     ours, theirs = read_native(path(variant)), read_native(path(reference))
-    if ours.keys() != theirs.keys():
-        sys.exit(f"{path(variant)} and {path(reference)} do not score the same images: use one split for both")
-    ids = sorted(ours)
+    try:
+        ids = check_same_ids({path(reference): theirs, path(variant): ours})
+    except UnetppError as exc:
+        sys.exit(str(exc))
     differ = [i for i in ids if ours[i][1] != theirs[i][1]]
     if differ:
         sys.exit(f"{path(variant)} and {path(reference)} give {len(differ)} image(s) different kinds "

@@ -76,3 +76,12 @@ def test_missing_run_and_kinds_that_disagree_are_named(tmp_path):
     path.write_text(path.read_text().replace(",colour", ",fluorescence", 1))
     with pytest.raises(SystemExit, match=r"give 1 image\(s\) different kinds \(e.g. img3\)"):
         script.compare(tmp_path, "augment", "reference", "unet", 0)
+
+
+def test_runs_of_different_images_are_named(tmp_path):
+    write_runs(tmp_path, "reference", {"unet": [0.5] * 10})
+    write_runs(tmp_path, "augment", {"unet": [0.6] * 10})
+    path = tmp_path / "augment" / "runs" / "unet" / "seed0" / "per_image.csv"
+    path.write_text(path.read_text().replace("img0,", "img10,"))
+    with pytest.raises(SystemExit, match=r"do not score the same images \(1 id\(s\) only in the first, e.g. img0"):
+        script.compare(tmp_path, "augment", "reference", "unet", 0)

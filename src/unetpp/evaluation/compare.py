@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def read_per_image_iou(path: Path, fix: str) -> dict[str, float]:
     return finite_column(path, read_per_image_rows(path, fix), "iou", fix)
 
 
-def check_same_ids(tables: dict[Path, dict[str, float]]) -> list[str]:
+def check_same_ids(tables: dict[Path, Mapping[str, Any]]) -> list[str]:
     """The sorted ids every table holds; refused, naming two files, if any table holds other ids."""
     (first, reference), *others = tables.items()
     for path, table in others:
