@@ -18,9 +18,9 @@
 #
 # The whole grid for seeds 0-2 does not fit one lent session (about 10 minutes of device time after the
 # machine's start). benchmarks/gpu_grid_estimate.py puts a floor under it from the H200's measured step times
-# and the CPU runs' epochs (runs on one GPU take turns, so their GPU-busy times add up): about 23 minutes with
-# --cuda-graph, about 30 eager. Per seed: the three 96x96 variants 4.5 minutes at the floor (about 6 eager),
-# size192 3.1 (about 4). So one session runs one seed of the 96x96 variants (the default), or of size192
+# and the CPU runs' epochs (runs on one GPU take turns, so their GPU-busy times add up): about 26 minutes with
+# --cuda-graph, about 33 eager. Per seed: the three 96x96 variants 4.5 minutes at the floor (about 6 eager),
+# size192 4.0 (about 5). So one session runs one seed of the 96x96 variants (the default), or of size192
 # (GRID_ARGS="--variant size192 --seed 0"); six sessions make seeds 0-2 of the grid.
 #
 # Environment: OUT, DEADLINE (seconds for the grid, default 480), JOBS (runs at once, default 12),

@@ -30,7 +30,7 @@ results/variants/<variant>/ and results/variants.md from `unetpp compare-variant
 seeds 0-2 is 36 runs, with --jobs 9 proposed (the size192 runs start first, the longest first). It takes
 longer than one lent GPU session: `benchmarks/gpu_grid_estimate.py` puts a floor under it from the H200's
 measured step times (processes on one GPU take turns, so the runs' GPU-busy times add up) and the epochs each
-variant ran on the CPU: about 23 minutes for seeds 0-2 with `--cuda-graph` at best, about 30 eager (the
+variant ran on the CPU: about 26 minutes for seeds 0-2 with `--cuda-graph` at best, about 33 eager (the
 published nine eager runs of the reference came within 1.3x of their floor), 13.6 and 17.5 for the three 96x96
 variants alone. `--cuda-graph` replays every training step from a CUDA graph (`unetpp train --cuda-graph`): a
 captured UNet++ step took half the eager time alone on an H200 at batch 16, but with nine runs at once the eager
